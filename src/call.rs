@@ -1,0 +1,498 @@
+//! The call as a state machine: pure decisions, no I/O. The handlers feed it what the caller
+//! did and what the verifier said; it answers with the next step and the words to say.
+//!
+//! ```text
+//! incoming ──unknown line/caller, withheld caller ID──▶ rejected (no code is sent)
+//!    │ known caller
+//!    ▼
+//! code sent ──▶ awaiting code ──right code──▶ joined
+//!                  │  ▲   wrong code (≤ 3 tries) / no input (≤ 3 times) / "*" = send again
+//!                  └──┘
+//!                  └──too many tries, upstream fault, expired──▶ goodbye
+//! ```
+//! Every webhook after the first adds one to a bounded counter or ends the call, so a call
+//! ends within `1 + MAX_WRONG + MAX_SILENCES + MAX_RESENDS + 1` webhooks whatever the caller does.
+
+use crate::directory::{Conference, Directory, Participant};
+use crate::domain::{Code, PhoneNumber, Role, caller_id};
+use crate::verify::{CheckOutcome, VerifyError};
+
+/// Wrong codes allowed per call; the last one ends the call.
+pub const MAX_WRONG: u8 = 3;
+/// Silent prompts allowed per call; the last one ends the call.
+pub const MAX_SILENCES: u8 = 3;
+/// Fresh codes a caller may ask for with `*` per call.
+pub const MAX_RESENDS: u8 = 2;
+
+/// What a call needs to remember between webhooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallState {
+    /// The conference this call is for.
+    pub conference: String,
+    /// The caller, as matched in the directory.
+    pub caller: PhoneNumber,
+    /// Wrong codes so far.
+    pub wrong: u8,
+    /// Prompts that got no input so far.
+    pub silences: u8,
+    /// Codes sent again at the caller's request.
+    pub resends: u8,
+    /// Whether a fresh code was already sent because the first one expired.
+    pub refreshed: bool,
+}
+
+impl CallState {
+    /// The state of a call whose first code has just been sent.
+    pub fn new(conference: impl Into<String>, caller: PhoneNumber) -> Self {
+        Self {
+            conference: conference.into(),
+            caller,
+            wrong: 0,
+            silences: 0,
+            resends: 0,
+            refreshed: false,
+        }
+    }
+}
+
+/// Why a call is refused before any code is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The dialed number belongs to no conference.
+    UnknownLine,
+    /// The caller ID is withheld or not a phone number.
+    Withheld,
+    /// The caller is not on the conference's list.
+    NotListed,
+}
+
+impl Refusal {
+    /// A stable name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::UnknownLine => "unknown_line",
+            Refusal::Withheld => "withheld_caller_id",
+            Refusal::NotListed => "not_listed",
+        }
+    }
+}
+
+/// Decides who is calling: the conference for the dialed number and the participant for the
+/// caller ID, or why the call is refused.
+pub fn admit<'d>(
+    directory: &'d Directory,
+    dialed: Option<&PhoneNumber>,
+    from: &str,
+) -> Result<(&'d Conference, &'d Participant), Refusal> {
+    let conference = directory
+        .conference_for_line(dialed)
+        .ok_or(Refusal::UnknownLine)?;
+    let caller = caller_id(from).ok_or(Refusal::Withheld)?;
+    let participant = conference.participant(&caller).ok_or(Refusal::NotListed)?;
+    Ok((conference, participant))
+}
+
+/// What the caller typed at a prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keypad {
+    /// Nothing (the prompt timed out, or only the finish key).
+    Silence,
+    /// `*` alone: send the code again.
+    Resend,
+    /// Six digits.
+    Code(Code),
+    /// Anything else: too few or too many digits, letters, other keys.
+    Garbage,
+}
+
+impl Keypad {
+    /// Reads the carrier's `Digits` parameter.
+    pub fn read(digits: Option<&str>) -> Self {
+        match digits.map(str::trim) {
+            None | Some("") => Keypad::Silence,
+            Some("*") => Keypad::Resend,
+            Some(raw) => Code::parse(raw).map_or(Keypad::Garbage, Keypad::Code),
+        }
+    }
+}
+
+/// Why the caller is asked for the code (again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    /// The first code was just sent.
+    Welcome,
+    /// The call came in again with a code already sent (a carrier retry).
+    StillWaiting,
+    /// The code was wrong.
+    WrongCode,
+    /// Nothing was typed.
+    NoInput,
+    /// A new code was sent on request.
+    Resent,
+    /// `*` again after the last allowed resend (counted as a wrong try).
+    NoMoreResends,
+    /// The code had expired and a fresh one was sent.
+    Refreshed,
+}
+
+/// Why the call ends without joining.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Too many wrong codes on this call.
+    TooManyWrong,
+    /// Too many silent prompts.
+    NoInput,
+    /// The verifier refused more checks for this number's code.
+    TooManyChecks,
+    /// The verifier refused to send more codes to this number.
+    TooManySends,
+    /// The code expired again after a fresh one was sent.
+    Expired,
+    /// The verifier or the store failed.
+    Unavailable,
+    /// A webhook came for a call this server does not know (or no longer knows).
+    UnknownCall,
+    /// The caller was on the list when the call started but no longer is.
+    NoLongerListed,
+}
+
+impl Ending {
+    /// A stable name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ending::TooManyWrong => "too_many_wrong_codes",
+            Ending::NoInput => "no_input",
+            Ending::TooManyChecks => "too_many_checks",
+            Ending::TooManySends => "too_many_sends",
+            Ending::Expired => "code_expired",
+            Ending::Unavailable => "upstream_unavailable",
+            Ending::UnknownCall => "unknown_call",
+            Ending::NoLongerListed => "no_longer_listed",
+        }
+    }
+}
+
+/// The next thing to do after a webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Check this code with the verifier, then call [`CallState::after_check`].
+    Check(Code),
+    /// Send a code again, then call [`CallState::after_send`] with this prompt.
+    Send(Prompt),
+    /// Ask for the code.
+    Ask(Prompt),
+    /// Join the caller to the conference.
+    Join,
+    /// Say goodbye and hang up.
+    End(Ending),
+}
+
+impl CallState {
+    /// Decides what to do with what the caller typed.
+    pub fn on_keypad(&mut self, keypad: Keypad) -> Next {
+        match keypad {
+            Keypad::Silence => {
+                self.silences += 1;
+                if self.silences >= MAX_SILENCES {
+                    Next::End(Ending::NoInput)
+                } else {
+                    Next::Ask(Prompt::NoInput)
+                }
+            }
+            Keypad::Resend if self.resends < MAX_RESENDS => {
+                self.resends += 1;
+                Next::Send(Prompt::Resent)
+            }
+            Keypad::Resend => self.wrong_try(Prompt::NoMoreResends),
+            Keypad::Code(code) => Next::Check(code),
+            Keypad::Garbage => self.wrong_try(Prompt::WrongCode),
+        }
+    }
+
+    fn wrong_try(&mut self, prompt: Prompt) -> Next {
+        self.wrong += 1;
+        if self.wrong >= MAX_WRONG {
+            Next::End(Ending::TooManyWrong)
+        } else {
+            Next::Ask(prompt)
+        }
+    }
+
+    /// Decides what follows the verifier's answer to a check.
+    pub fn after_check(&mut self, result: Result<CheckOutcome, VerifyError>) -> Next {
+        match result {
+            Ok(CheckOutcome::Approved) => Next::Join,
+            Ok(CheckOutcome::Rejected) => self.wrong_try(Prompt::WrongCode),
+            Err(VerifyError::NotFound) if !self.refreshed => {
+                self.refreshed = true;
+                Next::Send(Prompt::Refreshed)
+            }
+            Err(VerifyError::NotFound) => Next::End(Ending::Expired),
+            Err(VerifyError::TooManyChecks) => Next::End(Ending::TooManyChecks),
+            Err(VerifyError::TooManySends) => Next::End(Ending::TooManySends),
+            Err(VerifyError::Unavailable(_)) => Next::End(Ending::Unavailable),
+        }
+    }
+
+    /// Decides what follows the verifier's answer to a send.
+    pub fn after_send(&self, result: Result<(), VerifyError>, prompt: Prompt) -> Next {
+        match result {
+            Ok(()) => Next::Ask(prompt),
+            Err(VerifyError::TooManySends) => Next::End(Ending::TooManySends),
+            Err(_) => Next::End(Ending::Unavailable),
+        }
+    }
+}
+
+/// What to tell the carrier, independent of its markup language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Explain and refuse the call.
+    Refuse {
+        /// What the caller hears.
+        say: String,
+    },
+    /// Gather the code.
+    Ask {
+        /// What the caller hears while the keypad is open.
+        say: Vec<String>,
+    },
+    /// Join the conference.
+    Join {
+        /// What the caller hears first.
+        say: String,
+        /// The conference room.
+        conference: String,
+        /// Moderator or participant.
+        role: Role,
+        /// Music while waiting for a moderator.
+        hold_music: Option<String>,
+    },
+    /// Say goodbye and hang up.
+    End {
+        /// What the caller hears.
+        say: String,
+    },
+}
+
+const ENTER_CODE: &str = "Please enter the six-digit code from the text message, then press the pound key. \
+     To get a new code, press star.";
+
+impl Reply {
+    /// The words for a refused call.
+    pub fn refuse(refusal: Refusal) -> Self {
+        let say = match refusal {
+            Refusal::UnknownLine => "Sorry, this number is not set up for any conference. Goodbye.",
+            Refusal::Withheld => {
+                "Sorry, your caller ID is withheld, so your number is not on the list for this \
+                 conference. Please call again without hiding your number. Goodbye."
+            }
+            Refusal::NotListed => {
+                "Sorry, the number you are calling from is not on the list for this conference. \
+                 Goodbye."
+            }
+        };
+        Reply::Refuse { say: say.into() }
+    }
+
+    /// The words for a prompt.
+    pub fn ask(prompt: Prompt, conference: &str) -> Self {
+        let first = match prompt {
+            Prompt::Welcome => format!(
+                "Welcome to {conference}. We have sent a six-digit code by text message to your phone."
+            ),
+            Prompt::StillWaiting => {
+                format!("Welcome back to {conference}. Your code has already been sent.")
+            }
+            Prompt::WrongCode => "That code is not right.".into(),
+            Prompt::NoInput => "We did not hear anything.".into(),
+            Prompt::Resent => "We have sent your code again.".into(),
+            Prompt::NoMoreResends => {
+                "No more codes can be sent on this call. Please use the code you have.".into()
+            }
+            Prompt::Refreshed => "Your code had expired. We have sent you a new one.".into(),
+        };
+        Reply::Ask {
+            say: vec![first, ENTER_CODE.into()],
+        }
+    }
+
+    /// The words and room for joining.
+    pub fn join(participant: &Participant, conference: &Conference) -> Self {
+        Reply::Join {
+            say: format!(
+                "Thank you, {}. Joining {}.",
+                participant.name,
+                conference.name()
+            ),
+            conference: conference.name().to_owned(),
+            role: participant.role,
+            hold_music: conference.hold_music().map(str::to_owned),
+        }
+    }
+
+    /// The words for a call that ends without joining.
+    pub fn end(ending: Ending) -> Self {
+        let say = match ending {
+            Ending::TooManyWrong => "That code is not right, and that was the last try. Goodbye.",
+            Ending::NoInput => "We did not receive a code. Goodbye.",
+            Ending::TooManyChecks => {
+                "Too many wrong codes have been entered for this number. Please try again later. Goodbye."
+            }
+            Ending::TooManySends => {
+                "Too many codes have been requested for this number. Please try again later. Goodbye."
+            }
+            Ending::Expired => "Your code has expired. Please call again. Goodbye.",
+            Ending::Unavailable => {
+                "Sorry, we cannot send or check your code right now. Please try again in a few minutes. Goodbye."
+            }
+            Ending::UnknownCall => "Sorry, we lost track of this call. Please call again. Goodbye.",
+            Ending::NoLongerListed => {
+                "Sorry, your number is no longer on the list for this conference. Goodbye."
+            }
+        };
+        Reply::End { say: say.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> CallState {
+        CallState::new("Weekly sync", PhoneNumber::parse("+15551230001").unwrap())
+    }
+
+    fn code() -> Code {
+        Code::parse("123456").unwrap()
+    }
+
+    #[test]
+    fn keypad_input_is_classified() {
+        assert_eq!(Keypad::read(None), Keypad::Silence);
+        assert_eq!(Keypad::read(Some("")), Keypad::Silence);
+        assert_eq!(Keypad::read(Some("*")), Keypad::Resend);
+        assert_eq!(Keypad::read(Some("123456")), Keypad::Code(code()));
+        for garbage in [
+            "12345",
+            "1234567",
+            "12345a",
+            "**",
+            "1*3456",
+            "12\u{0}456",
+            "#",
+        ] {
+            assert_eq!(Keypad::read(Some(garbage)), Keypad::Garbage, "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn third_wrong_code_ends_the_call() {
+        let mut s = state();
+        for _ in 0..2 {
+            assert_eq!(
+                s.after_check(Ok(CheckOutcome::Rejected)),
+                Next::Ask(Prompt::WrongCode)
+            );
+        }
+        assert_eq!(
+            s.after_check(Ok(CheckOutcome::Rejected)),
+            Next::End(Ending::TooManyWrong)
+        );
+    }
+
+    #[test]
+    fn garbage_counts_as_a_wrong_code_without_a_check() {
+        let mut s = state();
+        assert_eq!(s.on_keypad(Keypad::Garbage), Next::Ask(Prompt::WrongCode));
+        assert_eq!(s.wrong, 1);
+    }
+
+    #[test]
+    fn third_silence_ends_the_call() {
+        let mut s = state();
+        assert_eq!(s.on_keypad(Keypad::Silence), Next::Ask(Prompt::NoInput));
+        assert_eq!(s.on_keypad(Keypad::Silence), Next::Ask(Prompt::NoInput));
+        assert_eq!(s.on_keypad(Keypad::Silence), Next::End(Ending::NoInput));
+    }
+
+    #[test]
+    fn star_resends_twice_then_counts_as_wrong() {
+        let mut s = state();
+        assert_eq!(s.on_keypad(Keypad::Resend), Next::Send(Prompt::Resent));
+        assert_eq!(s.on_keypad(Keypad::Resend), Next::Send(Prompt::Resent));
+        assert_eq!(
+            s.on_keypad(Keypad::Resend),
+            Next::Ask(Prompt::NoMoreResends)
+        );
+        assert_eq!(s.wrong, 1);
+    }
+
+    #[test]
+    fn an_expired_code_is_refreshed_once() {
+        let mut s = state();
+        assert_eq!(
+            s.after_check(Err(VerifyError::NotFound)),
+            Next::Send(Prompt::Refreshed)
+        );
+        assert_eq!(
+            s.after_check(Err(VerifyError::NotFound)),
+            Next::End(Ending::Expired)
+        );
+    }
+
+    #[test]
+    fn verifier_faults_end_the_call() {
+        let mut s = state();
+        assert_eq!(
+            s.after_check(Err(VerifyError::Unavailable("down".into()))),
+            Next::End(Ending::Unavailable)
+        );
+        assert_eq!(
+            s.after_check(Err(VerifyError::TooManyChecks)),
+            Next::End(Ending::TooManyChecks)
+        );
+        assert_eq!(
+            s.after_send(Err(VerifyError::TooManySends), Prompt::Resent),
+            Next::End(Ending::TooManySends)
+        );
+        assert_eq!(
+            s.after_send(Err(VerifyError::Unavailable("x".into())), Prompt::Resent),
+            Next::End(Ending::Unavailable)
+        );
+    }
+
+    #[test]
+    fn every_call_ends_within_a_bounded_number_of_inputs() {
+        // Whatever the caller types, and whatever a wrong-code verifier says, the call ends.
+        let inputs = [
+            Keypad::Silence,
+            Keypad::Resend,
+            Keypad::Garbage,
+            Keypad::Code(code()),
+        ];
+        let bound = 1 + MAX_WRONG + MAX_SILENCES + MAX_RESENDS + 1;
+        for seed in 0..256u32 {
+            let mut s = state();
+            let mut steps = 0;
+            let ended = loop {
+                steps += 1;
+                if steps > bound as u32 {
+                    break false;
+                }
+                let input = inputs[((seed >> ((steps * 2) % 16)) & 3) as usize].clone();
+                let mut next = s.on_keypad(input);
+                if let Next::Check(_) = next {
+                    next = s.after_check(Ok(CheckOutcome::Rejected));
+                }
+                if let Next::Send(prompt) = next {
+                    next = s.after_send(Ok(()), prompt);
+                }
+                if let Next::End(_) = next {
+                    break true;
+                }
+            };
+            assert!(ended, "seed {seed} did not end within {bound} inputs");
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! The command line: `serve`, `call` and `check`.
+
+use crate::config::ServeArgs;
+use crate::simulator::CallArgs;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// bridgekeeper: an OTP-gated conference line.
+#[derive(Debug, Parser)]
+#[command(name = "bridgekeeper", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the webhook server.
+    Serve(ServeArgs),
+    /// Play the carrier against a running server: one call, printed as the caller hears it.
+    Call(CallArgs),
+    /// Validate a participants file and print a summary (numbers masked).
+    Check(CheckArgs),
+}
+
+/// `bridgekeeper check [FILE]`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The participants file.
+    #[arg(env = "BRIDGEKEEPER_PARTICIPANTS", default_value = "participants.toml")]
+    pub file: PathBuf,
+}

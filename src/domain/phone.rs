@@ -1,0 +1,186 @@
+//! Phone numbers in E.164, and the caller IDs that must never match anyone.
+
+use std::fmt;
+
+/// A phone number normalized to E.164 (`+15551230001`).
+///
+/// `Debug` and `Display` both show the masked form (`+1555•••0001`) so that a number cannot
+/// reach a log line in full by accident; [`PhoneNumber::as_e164`] is the deliberate way out.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PhoneNumber(String);
+
+/// Why text is not a phone number.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PhoneError {
+    /// Nothing but spaces and punctuation.
+    #[error("the number is empty")]
+    Empty,
+    /// No `+` and country code in front, so the country cannot be known.
+    #[error("the number must start with + and the country code, like +1 555 123 0001")]
+    NoCountryCode,
+    /// The parser could not make a number of it.
+    #[error("not a phone number ({0})")]
+    Unparseable(String),
+}
+
+/// Caller IDs that carriers send when the number is withheld or unknown. Twilio documents
+/// these sentinels; none of them may ever match a participant.
+const WITHHELD_SENTINELS: &[&str] = &[
+    "+266696687",
+    "+86282452253",
+    "+8656696",
+    "+2562533",
+    "+7378742833",
+];
+
+impl PhoneNumber {
+    /// Parses a number written in any common format (spaces, dots, dashes, brackets) with its
+    /// country code, and normalizes it to E.164.
+    pub fn parse(raw: &str) -> Result<Self, PhoneError> {
+        let trimmed = raw.trim();
+        if !trimmed.chars().any(|c| c.is_ascii_alphanumeric()) {
+            return Err(PhoneError::Empty);
+        }
+        // "00" is the international prefix in most of the world: read it as "+".
+        let international = match trimmed.strip_prefix("00") {
+            Some(rest) => format!("+{rest}"),
+            None if trimmed.starts_with('+') => trimmed.to_owned(),
+            None => return Err(PhoneError::NoCountryCode),
+        };
+        let parsed = phonenumber::parse(None, &international)
+            .map_err(|e| PhoneError::Unparseable(e.to_string()))?;
+        let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
+        // E.164 allows at most 15 digits; the parser accepts a few longer forms.
+        let digits = e164.len().saturating_sub(1);
+        if !(7..=15).contains(&digits) {
+            return Err(PhoneError::Unparseable(format!(
+                "{digits} digits; E.164 numbers have 7 to 15"
+            )));
+        }
+        Ok(Self(e164))
+    }
+
+    /// The full E.164 form, for the places that must have it (sending a code, matching).
+    pub fn as_e164(&self) -> &str {
+        &self.0
+    }
+
+    /// The masked form for logs and summaries: `+1555•••0001`.
+    pub fn masked(&self) -> String {
+        mask(&self.0)
+    }
+}
+
+/// Masks any phone-number-like text: the first five and last four characters stay, the rest
+/// becomes `•••`. Short input is masked entirely.
+pub fn mask(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= 9 {
+        return "•••".to_owned();
+    }
+    let head: String = chars[..5].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}•••{tail}")
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl fmt::Debug for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PhoneNumber({})", self.masked())
+    }
+}
+
+/// Reads a webhook's caller ID (`From`): `None` when it is withheld (empty, `anonymous`,
+/// `restricted`, a carrier sentinel) or not a number at all, so that it never matches anyone.
+pub fn caller_id(raw: &str) -> Option<PhoneNumber> {
+    let trimmed = raw.trim();
+    let lowered = trimmed.to_ascii_lowercase();
+    if matches!(
+        lowered.as_str(),
+        "" | "anonymous" | "restricted" | "unknown" | "private" | "unavailable"
+    ) {
+        return None;
+    }
+    let number = PhoneNumber::parse(trimmed).ok()?;
+    if WITHHELD_SENTINELS.contains(&number.as_e164()) {
+        return None;
+    }
+    Some(number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_formats_normalize_to_e164() {
+        for raw in [
+            "+1 (555) 123-0001",
+            "+15551230001",
+            "+1.555.123.0001",
+            " +1 555 123 0001 ",
+            "001 555 123 0001",
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(raw).unwrap().as_e164(),
+                "+15551230001",
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            PhoneNumber::parse("+44 20 7946 0958").unwrap().as_e164(),
+            "+442079460958"
+        );
+    }
+
+    #[test]
+    fn bad_numbers_are_refused() {
+        assert_eq!(PhoneNumber::parse(""), Err(PhoneError::Empty));
+        assert_eq!(PhoneNumber::parse(" - "), Err(PhoneError::Empty));
+        assert_eq!(
+            PhoneNumber::parse("555 123 0001"),
+            Err(PhoneError::NoCountryCode)
+        );
+        for raw in ["+1 call me", "+12", "+1234567890123456789", "+abc"] {
+            assert!(
+                matches!(PhoneNumber::parse(raw), Err(PhoneError::Unparseable(_))),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn display_and_debug_mask_the_number() {
+        let n = PhoneNumber::parse("+15551230001").unwrap();
+        assert_eq!(n.masked(), "+1555•••0001");
+        assert_eq!(n.to_string(), "+1555•••0001");
+        assert!(!format!("{n:?}").contains("5551230001"));
+    }
+
+    #[test]
+    fn withheld_caller_ids_never_become_numbers() {
+        for raw in [
+            "",
+            "  ",
+            "anonymous",
+            "Anonymous",
+            "ANONYMOUS",
+            "restricted",
+            "+266696687",
+            "+86282452253",
+            "+8656696",
+            "+2562533",
+            "+7378742833",
+            "client:alice",
+            "sip:alice@example.com",
+        ] {
+            assert_eq!(caller_id(raw), None, "{raw:?}");
+        }
+        assert_eq!(caller_id("+15551230001").unwrap().as_e164(), "+15551230001");
+    }
+}

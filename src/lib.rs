@@ -1,0 +1,28 @@
+//! bridgekeeper: an OTP-gated conference line.
+//!
+//! A caller dials in, the carrier posts a voice webhook, the caller ID is looked up in the
+//! participants file, a one-time code goes out by SMS, the caller types it, and only then is
+//! the caller joined to the conference. The modules below each own one part of that.
+
+pub mod call;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod dialect;
+pub mod directory;
+pub mod domain;
+pub mod routes;
+pub mod signature;
+pub mod simulator;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod twiml;
+pub mod verify;
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed, sendable future: what the async traits (verifier, store) return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -1,0 +1,48 @@
+//! The `bridgekeeper` binary: parse the command line, start logging, dispatch.
+
+use bridgekeeper::cli::{Cli, Command};
+use bridgekeeper::clock::SystemClock;
+use bridgekeeper::config::Settings;
+use bridgekeeper::directory::Directory;
+use bridgekeeper::startup::{Application, shutdown_signal};
+use bridgekeeper::{simulator, telemetry};
+use clap::Parser;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            telemetry::init();
+            match serve(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(event = "server.failed", "{e:#}");
+                    eprintln!("bridgekeeper: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Call(args) => simulator::run(args).await,
+        Command::Check(args) => match Directory::load(&args.file) {
+            Ok(directory) => {
+                println!("{}: OK", args.file.display());
+                print!("{}", directory.summary());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+async fn serve(args: bridgekeeper::config::ServeArgs) -> anyhow::Result<()> {
+    let settings = Settings::from_args(args)?;
+    let app = Application::build(settings, Arc::new(SystemClock)).await?;
+    app.run_until(shutdown_signal()).await?;
+    Ok(())
+}

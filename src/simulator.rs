@@ -1,0 +1,627 @@
+//! `bridgekeeper call`: plays the carrier against a running server, so that a person can read
+//! a whole call in a terminal without a carrier account. It posts the webhook with the
+//! carrier's usual parameters and follows the TwiML it gets back as the carrier does.
+
+use crate::directory::Directory;
+use crate::domain::PhoneNumber;
+use crate::signature;
+use crate::twiml::parse::{self as twiml_parse, Element};
+use crate::verify::OutboxMessage;
+use clap::Args;
+use std::collections::VecDeque;
+use std::fmt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use url::Url;
+
+/// The most webhooks one simulated call makes before giving up on a server that loops.
+pub const MAX_REQUESTS: usize = 64;
+
+/// Exit statuses of `bridgekeeper call`, one per outcome.
+pub mod exit {
+    /// The caller joined the conference.
+    pub const JOINED: u8 = 0;
+    /// The simulator failed: server unreachable, an HTTP error, a document it cannot read.
+    pub const ERROR: u8 = 1;
+    /// The server refused the call.
+    pub const REJECTED: u8 = 3;
+    /// The call ended without joining (the server hung up, or the caller did).
+    pub const ENDED: u8 = 4;
+}
+
+/// `bridgekeeper call`.
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "\
+Exit status: 0 joined the conference; 3 rejected (not on the list, withheld caller ID, \
+unknown line); 4 ended without joining (wrong codes, silence, a fault, or the caller \
+hung up); 1 the simulator failed (server unreachable, HTTP error, unreadable TwiML); \
+2 usage error.")]
+pub struct CallArgs {
+    /// The caller ID to present (any format, or `anonymous`).
+    #[arg(long)]
+    pub from: String,
+
+    /// The dialed number; by default the line of the first conference in --participants that
+    /// lists --from.
+    #[arg(long)]
+    pub to: Option<String>,
+
+    /// The server's base URL.
+    #[arg(
+        long,
+        env = "BRIDGEKEEPER_SERVER",
+        default_value = "http://127.0.0.1:5000"
+    )]
+    pub server: Url,
+
+    /// Keys for each prompt, comma-separated: an empty item is silence, `*` asks for a new
+    /// code, `code` is the latest code from /dev/outbox. Without it, the terminal is asked.
+    #[arg(long)]
+    pub digits: Option<String>,
+
+    /// Enter the latest code from /dev/outbox (development mode) once --digits runs out.
+    #[arg(long)]
+    pub auto_code: bool,
+
+    /// Sign webhooks with this Twilio auth token (X-Twilio-Signature).
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
+
+    /// The participants file used to pick the default --to.
+    #[arg(
+        long,
+        env = "BRIDGEKEEPER_PARTICIPANTS",
+        default_value = "participants.toml"
+    )]
+    pub participants: PathBuf,
+
+    /// The CallSid to use; random by default.
+    #[arg(long)]
+    pub call_sid: Option<String>,
+}
+
+/// How a simulated call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Joined a conference room.
+    Joined {
+        /// The room's name.
+        conference: String,
+        /// `moderator` or `participant`, read from the Conference attributes.
+        role: String,
+    },
+    /// The server rejected the call.
+    Rejected,
+    /// The call ended without joining.
+    Ended {
+        /// Why: the last thing the server said, or that the caller hung up.
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// The exit status for this outcome.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Outcome::Joined { .. } => exit::JOINED,
+            Outcome::Rejected => exit::REJECTED,
+            Outcome::Ended { .. } => exit::ENDED,
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Joined { conference, role } => write!(f, "joined {conference} as {role}"),
+            Outcome::Rejected => f.write_str("rejected"),
+            Outcome::Ended { reason } => write!(f, "ended: {reason}"),
+        }
+    }
+}
+
+/// Why the simulator could not finish the call.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The HTTP request failed.
+    #[error("request to {url} failed: {source}")]
+    Http {
+        /// Where.
+        url: Url,
+        /// Why.
+        source: reqwest::Error,
+    },
+    /// The server answered something other than 200.
+    #[error("{url} answered HTTP {status}: {body}")]
+    Status {
+        /// Where.
+        url: Url,
+        /// The status code.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
+    /// The document is not TwiML the simulator can read.
+    #[error("{url} answered a document that is not TwiML: {reason}")]
+    BadTwiml {
+        /// Where.
+        url: Url,
+        /// Why.
+        reason: String,
+    },
+    /// A URL in the document does not resolve.
+    #[error("bad URL {0:?} in the TwiML")]
+    BadUrl(String),
+    /// No code for the caller in the outbox.
+    #[error("no code for the caller in {0} (is the server in development mode?)")]
+    NoCode(Url),
+    /// The server kept the call going past the simulator's bound.
+    #[error("the call did not end after {MAX_REQUESTS} webhooks")]
+    Endless,
+    /// The terminal could not be read.
+    #[error("cannot read the keypad from the terminal: {0}")]
+    Terminal(String),
+}
+
+/// Where keypad input comes from once the script runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// Enter the latest code from the outbox.
+    AutoCode,
+    /// Ask the person at the terminal.
+    Terminal,
+    /// Hang up.
+    HangUp,
+}
+
+/// One simulated call.
+pub struct Simulator {
+    client: reqwest::Client,
+    server: Url,
+    from: String,
+    to: String,
+    call_sid: String,
+    auth_token: Option<String>,
+    script: VecDeque<String>,
+    fallback: Fallback,
+    print: Box<dyn FnMut(&str) + Send>,
+}
+
+impl fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulator")
+            .field("server", &self.server.as_str())
+            .field("call_sid", &self.call_sid)
+            .field(
+                "auth_token",
+                &self.auth_token.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// A random Twilio-shaped CallSid: `CA` and 32 hex digits.
+pub fn random_call_sid() -> String {
+    let mut bytes = [0u8; 16];
+    // Falls back to the clock if the OS random source fails: a CallSid is not a secret.
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        bytes = nanos.to_be_bytes();
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("CA{hex}")
+}
+
+/// Splits `--digits`: comma-separated, empty items kept as silence.
+pub fn parse_script(digits: &str) -> VecDeque<String> {
+    digits.split(',').map(|s| s.trim().to_owned()).collect()
+}
+
+impl Simulator {
+    /// A call from `from` to `to` against `server`, with keypad input from `script`.
+    pub fn new(server: Url, from: impl Into<String>, to: impl Into<String>) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap_or_default(),
+            server,
+            from: from.into(),
+            to: to.into(),
+            call_sid: random_call_sid(),
+            auth_token: None,
+            script: VecDeque::new(),
+            fallback: Fallback::HangUp,
+            print: Box::new(|_| {}),
+        }
+    }
+
+    /// Keys for the prompts, in order (`""` silence, `"code"` the outbox code).
+    pub fn script(mut self, script: VecDeque<String>) -> Self {
+        self.script = script;
+        self
+    }
+
+    /// What happens once the script runs out.
+    pub fn fallback(mut self, fallback: Fallback) -> Self {
+        self.fallback = fallback;
+        self
+    }
+
+    /// Signs every webhook with this auth token.
+    pub fn auth_token(mut self, token: Option<String>) -> Self {
+        self.auth_token = token;
+        self
+    }
+
+    /// Uses this CallSid.
+    pub fn call_sid(mut self, sid: impl Into<String>) -> Self {
+        self.call_sid = sid.into();
+        self
+    }
+
+    /// Where each line of the transcript goes.
+    pub fn printer(mut self, print: impl FnMut(&str) + Send + 'static) -> Self {
+        self.print = Box::new(print);
+        self
+    }
+
+    fn say(&mut self, line: &str) {
+        (self.print)(line);
+    }
+
+    fn params(&self, status: &str, digits: Option<&str>) -> Vec<(String, String)> {
+        let mut params: Vec<(String, String)> = [
+            ("CallSid", self.call_sid.as_str()),
+            ("AccountSid", "AC00000000000000000000000000000000"),
+            ("From", self.from.as_str()),
+            ("Caller", self.from.as_str()),
+            ("To", self.to.as_str()),
+            ("Called", self.to.as_str()),
+            ("CallStatus", status),
+            ("Direction", "inbound"),
+            ("ApiVersion", "2010-04-01"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        if let Some(digits) = digits {
+            params.push(("Digits".into(), digits.into()));
+        }
+        params
+    }
+
+    async fn post(&self, url: &Url, params: &[(String, String)]) -> Result<Element, SimError> {
+        let mut request = self.client.post(url.clone()).form(params);
+        if let Some(token) = &self.auth_token {
+            request = request.header(
+                signature::HEADER,
+                signature::sign(token, url.as_str(), params),
+            );
+        }
+        let http = |source| SimError::Http {
+            url: url.clone(),
+            source,
+        };
+        let response = request.send().await.map_err(http)?;
+        let status = response.status().as_u16();
+        let body = response.text().await.map_err(http)?;
+        if status != 200 {
+            return Err(SimError::Status {
+                url: url.clone(),
+                status,
+                body: body.chars().take(200).collect(),
+            });
+        }
+        twiml_parse::parse(&body).map_err(|e| SimError::BadTwiml {
+            url: url.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    async fn outbox_code(&self) -> Result<String, SimError> {
+        let url = self
+            .server
+            .join("/dev/outbox")
+            .map_err(|_| SimError::BadUrl("/dev/outbox".into()))?;
+        let http = |source| SimError::Http {
+            url: url.clone(),
+            source,
+        };
+        let response = self.client.get(url.clone()).send().await.map_err(http)?;
+        if !response.status().is_success() {
+            return Err(SimError::NoCode(url));
+        }
+        let messages: Vec<OutboxMessage> = response.json().await.map_err(http)?;
+        let me = PhoneNumber::parse(&self.from)
+            .map(|n| n.as_e164().to_owned())
+            .unwrap_or_else(|_| self.from.clone());
+        messages
+            .into_iter()
+            .rev()
+            .find(|m| m.to == me)
+            .map(|m| m.code)
+            .ok_or(SimError::NoCode(url))
+    }
+
+    /// The next keys the caller presses, or `None` when the caller hangs up.
+    async fn keys(&mut self) -> Result<Option<String>, SimError> {
+        match self.script.pop_front() {
+            Some(item) if item == "code" => return self.outbox_code().await.map(Some),
+            Some(item) => return Ok(Some(item)),
+            None => {}
+        }
+        match self.fallback {
+            Fallback::AutoCode => self.outbox_code().await.map(Some),
+            Fallback::HangUp => Ok(None),
+            Fallback::Terminal => {
+                let line = tokio::task::spawn_blocking(|| {
+                    use std::io::Write;
+                    print!("  keypad (digits, * for a new code, empty for silence)> ");
+                    let _ = std::io::stdout().flush();
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line).map(|n| (n, line))
+                })
+                .await
+                .map_err(|e| SimError::Terminal(e.to_string()))?
+                .map_err(|e| SimError::Terminal(e.to_string()))?;
+                match line {
+                    (0, _) => Ok(None),
+                    (_, text) => Ok(Some(text.trim().to_owned())),
+                }
+            }
+        }
+    }
+
+    /// Plays the call to its end.
+    pub async fn play(&mut self) -> Result<Outcome, SimError> {
+        let mut url = self
+            .server
+            .join("/voice")
+            .map_err(|_| SimError::BadUrl("/voice".into()))?;
+        let mut params = self.params("ringing", None);
+        let mut last_said = String::new();
+        let line = format!(
+            "calling {} from {} at {url} (CallSid {})",
+            self.to, self.from, self.call_sid
+        );
+        self.say(&line);
+        for _ in 0..MAX_REQUESTS {
+            let document = self.post(&url, &params).await?;
+            let mut next: Option<(Url, Vec<(String, String)>)> = None;
+            for verb in &document.children {
+                match verb.name.as_str() {
+                    "Say" => {
+                        self.say(&format!("  says: {}", verb.text));
+                        last_said.clone_from(&verb.text);
+                    }
+                    "Play" => self.say(&format!("  plays: {}", verb.text)),
+                    "Pause" => {
+                        self.say(&format!("  pauses {}s", verb.attr("length").unwrap_or("1")))
+                    }
+                    "Gather" => {
+                        for inner in &verb.children {
+                            match inner.name.as_str() {
+                                "Say" => {
+                                    self.say(&format!("  says: {}", inner.text));
+                                    last_said.clone_from(&inner.text);
+                                }
+                                "Play" => self.say(&format!("  plays: {}", inner.text)),
+                                _ => {}
+                            }
+                        }
+                        let Some(keys) = self.keys().await? else {
+                            self.say("  caller hangs up");
+                            return Ok(Outcome::Ended {
+                                reason: "caller hung up".into(),
+                            });
+                        };
+                        let digits = gathered(verb, &keys);
+                        self.say(&match digits.as_str() {
+                            "" => "  keys: (nothing)".to_owned(),
+                            d => format!("  keys: {d}"),
+                        });
+                        let on_empty = verb.attr("actionOnEmptyResult") == Some("true");
+                        if digits.is_empty() && !on_empty {
+                            continue; // no input: fall through to the next verb
+                        }
+                        let target = self.resolve(&url, verb.attr("action"))?;
+                        next = Some((target, self.params("in-progress", Some(&digits))));
+                        break;
+                    }
+                    "Redirect" => {
+                        let target = self.resolve(&url, Some(verb.text.as_str()))?;
+                        next = Some((target, self.params("in-progress", None)));
+                        break;
+                    }
+                    "Hangup" => {
+                        return Ok(Outcome::Ended {
+                            reason: ended_reason(&last_said),
+                        });
+                    }
+                    "Reject" => return Ok(Outcome::Rejected),
+                    "Dial" => return Ok(dial(verb, &last_said)),
+                    other => self.say(&format!("  (ignores unknown verb <{other}>)")),
+                }
+            }
+            match next {
+                Some((target, with)) => {
+                    url = target;
+                    params = with;
+                }
+                // The end of a document hangs up.
+                None => {
+                    return Ok(Outcome::Ended {
+                        reason: ended_reason(&last_said),
+                    });
+                }
+            }
+        }
+        Err(SimError::Endless)
+    }
+
+    /// Resolves a URL from the document against the current one, as the carrier does; a
+    /// missing action means the current URL.
+    fn resolve(&self, current: &Url, target: Option<&str>) -> Result<Url, SimError> {
+        match target.map(str::trim) {
+            None | Some("") => Ok(current.clone()),
+            Some(t) => current.join(t).map_err(|_| SimError::BadUrl(t.to_owned())),
+        }
+    }
+}
+
+/// What the carrier would post as `Digits` for these keys: up to the finish key, at most
+/// `numDigits` keys.
+fn gathered(gather: &Element, keys: &str) -> String {
+    let finish = gather.attr("finishOnKey").unwrap_or("#");
+    let upto = match finish.chars().next() {
+        Some(f) => keys.split(f).next().unwrap_or_default(),
+        None => keys,
+    };
+    let limit = gather
+        .attr("numDigits")
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(usize::MAX);
+    upto.chars().take(limit).collect()
+}
+
+fn ended_reason(last_said: &str) -> String {
+    if last_said.is_empty() {
+        "the server hung up".into()
+    } else {
+        last_said.to_owned()
+    }
+}
+
+/// Reads `<Dial><Conference>`: the room and the role its attributes give.
+fn dial(verb: &Element, last_said: &str) -> Outcome {
+    let Some(room) = verb.children.iter().find(|c| c.name == "Conference") else {
+        return Outcome::Ended {
+            reason: format!("dialed something other than a conference after: {last_said}"),
+        };
+    };
+    // Twilio's default for startConferenceOnEnter is true.
+    let starts = room.attr("startConferenceOnEnter") != Some("false");
+    let ends = room.attr("endConferenceOnExit") == Some("true");
+    let role = if starts && ends {
+        "moderator"
+    } else {
+        "participant"
+    };
+    Outcome::Joined {
+        conference: room.text.clone(),
+        role: role.into(),
+    }
+}
+
+/// The default dialed number: the line of the first conference in `participants` that lists
+/// `from`, else of the first conference.
+pub fn default_to(participants: &std::path::Path, from: &str) -> Option<String> {
+    let directory = Directory::load(participants).ok()?;
+    let caller = PhoneNumber::parse(from).ok();
+    let listed = directory
+        .conferences()
+        .iter()
+        .find(|c| caller.as_ref().is_some_and(|n| c.participant(n).is_some()));
+    let conference = listed.or_else(|| directory.conferences().first())?;
+    conference.numbers().first().map(|n| n.as_e164().to_owned())
+}
+
+/// Runs `bridgekeeper call` and returns its exit status.
+pub async fn run(args: CallArgs) -> ExitCode {
+    let to = match args.to.clone() {
+        Some(to) => to,
+        None => match default_to(&args.participants, &args.from) {
+            Some(to) => to,
+            None => {
+                eprintln!(
+                    "bridgekeeper call: give --to (no line found in {})",
+                    args.participants.display()
+                );
+                return ExitCode::from(exit::ERROR);
+            }
+        },
+    };
+    let fallback = if args.auto_code {
+        Fallback::AutoCode
+    } else if args.digits.is_some() {
+        Fallback::HangUp
+    } else {
+        Fallback::Terminal
+    };
+    let mut simulator = Simulator::new(args.server, args.from, to)
+        .script(args.digits.as_deref().map(parse_script).unwrap_or_default())
+        .fallback(fallback)
+        .auth_token(args.auth_token)
+        .printer(|line| println!("{line}"));
+    if let Some(sid) = args.call_sid {
+        simulator = simulator.call_sid(sid);
+    }
+    match simulator.play().await {
+        Ok(outcome) => {
+            println!("{outcome}");
+            ExitCode::from(outcome.exit_status())
+        }
+        Err(e) => {
+            eprintln!("bridgekeeper call: {e}");
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gather(attrs: &[(&str, &str)]) -> Element {
+        Element {
+            name: "Gather".into(),
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            text: String::new(),
+            children: vec![],
+        }
+    }
+
+    #[test]
+    fn digits_stop_at_the_finish_key_and_the_digit_count() {
+        let g = gather(&[("numDigits", "6"), ("finishOnKey", "#")]);
+        assert_eq!(gathered(&g, "123#456"), "123");
+        assert_eq!(gathered(&g, "12345678"), "123456");
+        assert_eq!(gathered(&g, "*"), "*");
+        assert_eq!(gathered(&g, ""), "");
+    }
+
+    #[test]
+    fn scripts_keep_empty_items_as_silence() {
+        assert_eq!(parse_script("111111,,code"), ["111111", "", "code"]);
+        assert_eq!(parse_script(""), [""]);
+    }
+
+    #[test]
+    fn outcome_lines_name_the_result() {
+        let joined = Outcome::Joined {
+            conference: "Weekly sync".into(),
+            role: "moderator".into(),
+        };
+        assert_eq!(joined.to_string(), "joined Weekly sync as moderator");
+        assert_eq!(Outcome::Rejected.to_string(), "rejected");
+        assert_eq!(Outcome::Rejected.exit_status(), 3);
+        assert_eq!(joined.exit_status(), 0);
+    }
+
+    #[test]
+    fn call_sids_look_like_twilio_ones() {
+        let sid = random_call_sid();
+        assert_eq!(sid.len(), 34);
+        assert!(sid.starts_with("CA"));
+        assert_ne!(sid, random_call_sid());
+    }
+}

@@ -1,0 +1,158 @@
+//! Builds the application on a listener the caller binds, and serves it until a shutdown
+//! future the caller supplies completes.
+
+use crate::clock::Clock;
+use crate::config::{Mode, Settings};
+use crate::directory::Directory;
+use crate::routes;
+use crate::state::AppState;
+use crate::store::MemoryStore;
+use crate::verify::{LocalLimits, LocalVerifier, Outbox};
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use url::Url;
+
+/// How often expired codes and call states are dropped.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// A built application: bound, loaded, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    local: Option<Arc<LocalVerifier>>,
+    store: Arc<MemoryStore>,
+}
+
+impl Application {
+    /// Loads the participants, picks the verifier and store, and binds the listener.
+    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let directory = Directory::load(&settings.participants)?;
+        for warning in directory.warnings() {
+            tracing::warn!(event = "directory.warning", "{warning}");
+        }
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        let public_url = match settings.public_url {
+            Some(url) => url,
+            None => Url::parse(&format!("http://{addr}"))?,
+        };
+        let store = Arc::new(MemoryStore::new(clock.clone(), MemoryStore::DEFAULT_TTL));
+        let (verifier, outbox) = match settings.mode {
+            Mode::Development => {
+                let outbox = Outbox::default();
+                let local =
+                    LocalVerifier::new(outbox.clone(), clock.clone(), LocalLimits::default())?;
+                (Arc::new(local), outbox)
+            }
+        };
+        let state = AppState {
+            directory: Arc::new(directory),
+            verifier: verifier.clone(),
+            calls: store.clone(),
+            outbox: Some(outbox),
+            public_url,
+            clock,
+        };
+        Ok(Self {
+            listener,
+            state,
+            local: Some(verifier),
+            store,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let addr = self.listener.local_addr()?;
+        let conferences = self.state.directory.conferences().len();
+        tracing::info!(
+            event = "server.listening",
+            conferences,
+            "listening on http://{addr}; point the carrier's voice webhook at {}voice",
+            with_slash(&self.state.public_url)
+        );
+        if self.state.outbox.is_some() {
+            tracing::warn!(
+                event = "server.development_mode",
+                "DEVELOPMENT MODE: webhooks are NOT authenticated and codes are NOT really sent \
+                 (read them at GET /dev/outbox). Do not expose this server to a real carrier."
+            );
+        }
+        let sweeper = {
+            let local = self.local.clone();
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(SWEEP_EVERY);
+                loop {
+                    tick.tick().await;
+                    if let Some(local) = &local {
+                        local.sweep();
+                    }
+                    store.sweep();
+                }
+            })
+        };
+        let app = routes::router(self.state);
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        sweeper.abort();
+        tracing::info!(event = "server.stopped", "server stopped");
+        served
+    }
+}
+
+/// The URL as text, ending in exactly one slash.
+fn with_slash(url: &Url) -> String {
+    let text = url.as_str();
+    if text.ends_with('/') {
+        text.to_owned()
+    } else {
+        format!("{text}/")
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!(
+        event = "server.shutdown",
+        "shutting down: finishing in-flight webhooks"
+    );
+}

@@ -1,0 +1,234 @@
+//! The binary from the outside: `check` on good and bad files, `serve` refusing a bad file,
+//! and `call` playing whole calls against a real `serve` process.
+
+mod common;
+
+use common::process::{ServerProcess, call, command, example_participants};
+use std::path::Path;
+
+fn fixtures() -> Vec<(std::path::PathBuf, usize)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/participants");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let line: usize = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# Refused on line "))
+            .and_then(|l| l.split(':').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{} names its line", path.display()));
+        out.push((path, line));
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn check_accepts_the_example_and_prints_masked_numbers() {
+    let output = command()
+        .arg("check")
+        .arg(example_participants())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("OK"), "{stdout}");
+    assert!(stdout.contains("Weekly sync"), "{stdout}");
+    assert!(stdout.contains("+1202•••0101"), "{stdout}");
+    assert!(!stdout.contains("2025550101"), "full number in:\n{stdout}");
+}
+
+#[test]
+fn check_refuses_every_bad_file_naming_the_file_and_line() {
+    let fixtures = fixtures();
+    assert!(fixtures.len() >= 10);
+    for (path, line) in fixtures {
+        let output = command().arg("check").arg(&path).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{}: {stderr}",
+            path.display()
+        );
+        let prefix = format!("{}:{line}: ", path.display());
+        assert!(
+            stderr.starts_with(&prefix),
+            "want {prefix:?}, got {stderr:?}"
+        );
+        assert!(!stderr.contains("2025550"), "full number in: {stderr}");
+    }
+}
+
+#[test]
+fn check_names_a_missing_file() {
+    let output = command()
+        .arg("check")
+        .arg("no/such/file.toml")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.starts_with("no/such/file.toml: cannot read"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_on_a_bad_file() {
+    let bad =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/participants/unknown_role.toml");
+    let output = command()
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--participants"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("unknown_role.toml:8:"), "{stderr}");
+}
+
+#[test]
+fn serve_reads_its_flags_from_the_environment() {
+    let server = ServerProcess::start(
+        &[],
+        &[(
+            "BRIDGEKEEPER_PARTICIPANTS",
+            example_participants().to_str().unwrap(),
+        )],
+    );
+    let (code, stdout, _) = call(&server.base, &["--from", "+12025550151", "--auto-code"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with("joined Board meeting as moderator"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn serve_refuses_twilio_variables_it_cannot_honour() {
+    let output = command()
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--participants"])
+        .arg(example_participants())
+        .env("TWILIO_AUTH_TOKEN", "secret-token-value")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("TWILIO_AUTH_TOKEN"), "{stderr}");
+    assert!(!stderr.contains("secret-token-value"), "{stderr}");
+}
+
+#[test]
+fn the_first_moderator_joins_with_auto_code() {
+    let server = ServerProcess::start(
+        &["--participants", example_participants().to_str().unwrap()],
+        &[],
+    );
+
+    // As in the README: the first moderator of the example file, no --to.
+    let (code, stdout, stderr) = call(
+        &server.base,
+        &["--from", "+1 (202) 555-0101", "--auto-code"],
+    );
+
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("says: Welcome to Weekly sync"), "{stdout}");
+    assert_eq!(
+        stdout.lines().last(),
+        Some("joined Weekly sync as moderator"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn call_exit_statuses_tell_the_outcomes_apart() {
+    let server = ServerProcess::start(
+        &["--participants", example_participants().to_str().unwrap()],
+        &[],
+    );
+
+    let (code, stdout, _) = call(
+        &server.base,
+        &["--from", "+12025550102", "--digits", "code"],
+    );
+    assert_eq!(
+        (code, stdout.lines().last()),
+        (0, Some("joined Weekly sync as participant"))
+    );
+
+    let (code, stdout, _) = call(
+        &server.base,
+        &["--from", "+12025550199", "--to", "+12025550100"],
+    );
+    assert_eq!(
+        (code, stdout.lines().last()),
+        (3, Some("rejected")),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = call(&server.base, &["--from", "+12025550103", "--digits", ",,"]);
+    assert_eq!(code, 4, "{stdout}");
+    assert!(
+        stdout.lines().last().unwrap().starts_with("ended: "),
+        "{stdout}"
+    );
+
+    // Digits run out and no --auto-code: the caller hangs up.
+    let (code, stdout, _) = call(&server.base, &["--from", "+12025550153", "--digits", "*"]);
+    assert_eq!(code, 4, "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("ended: caller hung up"));
+
+    // Stdin closed with no --digits: the terminal gives EOF, the caller hangs up.
+    let (code, stdout, _) = call(&server.base, &["--from", "+12025550151"]);
+    assert_eq!(code, 4, "{stdout}");
+}
+
+#[test]
+fn call_fails_with_status_1_when_the_server_is_down() {
+    // Bind and drop a port so that nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, _, stderr) = call(
+        &format!("http://127.0.0.1:{port}"),
+        &[
+            "--from",
+            "+12025550101",
+            "--to",
+            "+12025550100",
+            "--auto-code",
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("failed"), "{stderr}");
+}
+
+#[test]
+fn call_help_documents_the_exit_statuses() {
+    let output = command().args(["call", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for needle in [
+        "--from",
+        "--to",
+        "--server",
+        "--digits",
+        "--auto-code",
+        "--auth-token",
+        "Exit status",
+        "0 joined",
+        "3 rejected",
+        "4 ended",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from:\n{help}");
+    }
+}

@@ -1,0 +1,144 @@
+//! The logs of whole calls, at every level, never hold a full phone number or a code.
+
+mod common;
+
+use common::process::{ServerProcess, call, example_participants};
+
+/// Every number in the example file, and the lines.
+const NUMBERS: &[&str] = &[
+    "2025550100",
+    "2025550101",
+    "2025550102",
+    "2025550103",
+    "2025550150",
+    "2025550151",
+    "2025550152",
+    "2025550153",
+    "2025550199",
+];
+
+/// Drops the leading timestamp, whose fraction of a second could look like a code.
+fn without_timestamp(line: &str) -> &str {
+    match line.split_once(' ') {
+        Some((first, rest)) if first.starts_with("20") && first.contains('T') => rest,
+        _ => line,
+    }
+}
+
+/// Whether `needle` appears in `haystack` with no digit right before or after it.
+fn contains_digit_run(haystack: &str, needle: &str) -> bool {
+    haystack.match_indices(needle).any(|(at, _)| {
+        let before = haystack[..at].chars().next_back();
+        let after = haystack[at + needle.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
+#[tokio::test]
+async fn a_whole_day_of_calls_leaves_no_number_and_no_code_in_the_logs() {
+    let server = ServerProcess::start(
+        &["--participants", example_participants().to_str().unwrap()],
+        &[("RUST_LOG", "trace")],
+    );
+    let base = server.base.clone();
+    let plays: &[&[&str]] = &[
+        &[
+            "--from",
+            "+1 (202) 555-0101",
+            "--auto-code",
+            "--call-sid",
+            "CAjoinmoderator",
+        ],
+        &[
+            "--from",
+            "+12025550102",
+            "--digits",
+            "000000,111111,222222",
+            "--call-sid",
+            "CAwrongcodes",
+        ],
+        &[
+            "--from",
+            "+12025550103",
+            "--digits",
+            "*,,12,code",
+            "--call-sid",
+            "CAresend",
+        ],
+        &[
+            "--from",
+            "+12025550199",
+            "--to",
+            "+12025550100",
+            "--call-sid",
+            "CAstranger",
+        ],
+        &[
+            "--from",
+            "anonymous",
+            "--to",
+            "+12025550150",
+            "--call-sid",
+            "CAwithheld",
+        ],
+        &[
+            "--from",
+            "+12025550151",
+            "--to",
+            "+12025550177",
+            "--call-sid",
+            "CAunknownline",
+        ],
+        &[
+            "--from",
+            "+12025550153",
+            "--to",
+            "+12025550150",
+            "--digits",
+            "code",
+            "--call-sid",
+            "CAboard",
+        ],
+    ];
+    let outcomes: Vec<i32> =
+        tokio::task::spawn_blocking(move || plays.iter().map(|args| call(&base, args).0).collect())
+            .await
+            .unwrap();
+    assert_eq!(outcomes, [0, 4, 0, 3, 3, 3, 0]);
+    let codes: Vec<String> = reqwest::get(format!("{}/dev/outbox", server.base))
+        .await
+        .unwrap()
+        .json::<Vec<serde_json::Value>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m["code"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(codes.len() >= 4, "{codes:?}");
+
+    let (status, log) = server.stop();
+
+    assert_eq!(status, Some(0), "graceful exit on SIGTERM");
+    // The log did record the calls, with masked numbers.
+    assert!(log.contains("call.joined"), "{log}");
+    assert!(log.contains("+1202•••0101"), "{log}");
+    for line in log.lines().map(without_timestamp) {
+        for number in NUMBERS {
+            assert!(!line.contains(number), "full number {number} in: {line}");
+        }
+        for code in &codes {
+            assert!(!contains_digit_run(line, code), "code {code} in: {line}");
+        }
+    }
+}
+
+#[test]
+fn the_digit_run_check_finds_codes_and_ignores_longer_numbers() {
+    assert!(contains_digit_run("code=123456 x", "123456"));
+    assert!(contains_digit_run("123456", "123456"));
+    assert!(!contains_digit_run("91234567", "123456"));
+    assert_eq!(
+        without_timestamp("2026-11-23T14:56:10.854077Z  INFO hi"),
+        " INFO hi"
+    );
+}
