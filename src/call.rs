@@ -148,8 +148,14 @@ pub enum Ending {
     TooManySends,
     /// The code expired again after a fresh one was sent.
     Expired,
-    /// The verifier or the store failed.
+    /// The verifier could not send a code, or the store failed.
     Unavailable,
+    /// The verifier could not check the code.
+    CheckUnavailable,
+    /// The verifier will not send codes to this number.
+    CannotSend,
+    /// Something failed on the server's side (the call-state store).
+    Fault,
     /// A webhook came for a call this server does not know (or no longer knows).
     UnknownCall,
     /// The caller was on the list when the call started but no longer is.
@@ -166,6 +172,9 @@ impl Ending {
             Ending::TooManySends => "too_many_sends",
             Ending::Expired => "code_expired",
             Ending::Unavailable => "upstream_unavailable",
+            Ending::CheckUnavailable => "check_unavailable",
+            Ending::CannotSend => "number_refused",
+            Ending::Fault => "internal_fault",
             Ending::UnknownCall => "unknown_call",
             Ending::NoLongerListed => "no_longer_listed",
         }
@@ -230,7 +239,9 @@ impl CallState {
             Err(VerifyError::NotFound) => Next::End(Ending::Expired),
             Err(VerifyError::TooManyChecks) => Next::End(Ending::TooManyChecks),
             Err(VerifyError::TooManySends) => Next::End(Ending::TooManySends),
-            Err(VerifyError::Unavailable(_)) => Next::End(Ending::Unavailable),
+            Err(VerifyError::Refused(_) | VerifyError::Unavailable(_)) => {
+                Next::End(Ending::CheckUnavailable)
+            }
         }
     }
 
@@ -239,6 +250,7 @@ impl CallState {
         match result {
             Ok(()) => Next::Ask(prompt),
             Err(VerifyError::TooManySends) => Next::End(Ending::TooManySends),
+            Err(VerifyError::Refused(_)) => Next::End(Ending::CannotSend),
             Err(_) => Next::End(Ending::Unavailable),
         }
     }
@@ -344,7 +356,17 @@ impl Reply {
             }
             Ending::Expired => "Your code has expired. Please call again. Goodbye.",
             Ending::Unavailable => {
-                "Sorry, we cannot send or check your code right now. Please try again in a few minutes. Goodbye."
+                "Sorry, we cannot send your code right now. Please try again in a few minutes. Goodbye."
+            }
+            Ending::CheckUnavailable => {
+                "Sorry, we cannot check your code right now. Please try again in a few minutes. Goodbye."
+            }
+            Ending::CannotSend => {
+                "Sorry, we cannot send a code to the number you are calling from. \
+                 Please contact the organizer. Goodbye."
+            }
+            Ending::Fault => {
+                "Sorry, something went wrong on our side. Please call again in a few minutes. Goodbye."
             }
             Ending::UnknownCall => "Sorry, we lost track of this call. Please call again. Goodbye.",
             Ending::NoLongerListed => {
@@ -446,7 +468,14 @@ mod tests {
         let mut s = state();
         assert_eq!(
             s.after_check(Err(VerifyError::Unavailable("down".into()))),
-            Next::End(Ending::Unavailable)
+            Next::End(Ending::CheckUnavailable)
+        );
+        assert_eq!(
+            s.after_send(
+                Err(VerifyError::Refused("landline".into())),
+                Prompt::Welcome
+            ),
+            Next::End(Ending::CannotSend)
         );
         assert_eq!(
             s.after_check(Err(VerifyError::TooManyChecks)),

@@ -2,7 +2,9 @@
 //! module reads the environment.
 
 use clap::Args;
+use secrecy::SecretString;
 use std::path::PathBuf;
+use std::time::Duration;
 use url::Url;
 
 /// `bridgekeeper serve`: every flag also reads an environment variable.
@@ -24,6 +26,16 @@ pub struct ServeArgs {
     /// http://<listen>.
     #[arg(long, env = "BRIDGEKEEPER_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<Url>,
+
+    /// The longest one request to the verification service may take (like 5s or 500ms); a
+    /// webhook still answers well inside the carrier's 15 seconds.
+    #[arg(
+        long,
+        env = "BRIDGEKEEPER_VERIFY_TIMEOUT",
+        default_value = "5s",
+        value_parser = parse_duration
+    )]
+    pub verify_timeout: Duration,
 }
 
 /// Accepts only absolute http(s) URLs with a host, without query or fragment.
@@ -38,11 +50,26 @@ fn parse_public_url(raw: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// Twilio's settings, all from the environment (secrets do not belong on a command line).
+#[derive(Debug, Clone)]
+pub struct TwilioSettings {
+    /// `TWILIO_ACCOUNT_SID`.
+    pub account_sid: String,
+    /// `TWILIO_AUTH_TOKEN`: verifies webhook signatures and authenticates to Verify.
+    pub auth_token: SecretString,
+    /// `TWILIO_VERIFY_SERVICE_SID`.
+    pub verify_service_sid: String,
+    /// `TWILIO_VERIFY_BASE_URL`, `https://verify.twilio.com` by default.
+    pub verify_base_url: Url,
+}
+
 /// How codes are sent and webhooks trusted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Mode {
     /// Local verifier, unauthenticated webhooks, `/dev/outbox` on.
     Development,
+    /// Twilio Verify, signed webhooks, no outbox.
+    Twilio(TwilioSettings),
 }
 
 /// The server's settings, checked.
@@ -54,40 +81,103 @@ pub struct Settings {
     pub participants: PathBuf,
     /// The carrier-facing base URL; `None` means `http://<bound address>`.
     pub public_url: Option<Url>,
-    /// Development or production.
+    /// Development or Twilio.
     pub mode: Mode,
+    /// The longest one request to the verification service may take.
+    pub verify_timeout: Duration,
 }
 
 /// Why the settings cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// Twilio variables are set, but this build only has development mode.
+    /// Some but not all of the Twilio variables are set.
     #[error(
-        "{0} is set, but this build of bridgekeeper has only development mode (local verifier); \
-         unset the TWILIO_* variables to run it"
+        "Twilio mode needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_VERIFY_SERVICE_SID \
+         together; {present} set but {missing} missing (unset them all for development mode)"
     )]
-    TwilioNotSupported(&'static str),
+    PartialTwilio {
+        /// The names that are set.
+        present: String,
+        /// The names that are missing.
+        missing: String,
+    },
+    /// `TWILIO_VERIFY_BASE_URL` is not an http(s) URL.
+    #[error("TWILIO_VERIFY_BASE_URL: {0}")]
+    BadVerifyBaseUrl(String),
+    /// The verify timeout cannot let a webhook answer inside Twilio's 15 seconds.
+    #[error("--verify-timeout must be between 100ms and 6s, got {0:?}")]
+    BadVerifyTimeout(Duration),
 }
 
+/// The default Twilio Verify endpoint.
+pub const DEFAULT_VERIFY_BASE_URL: &str = "https://verify.twilio.com";
+
+/// The longest a verify timeout may be: a webhook makes at most two requests to the
+/// verifier, and both must fit inside Twilio's 15-second webhook timeout with room to spare.
+pub const MAX_VERIFY_TIMEOUT: Duration = Duration::from_secs(6);
+
+const TWILIO_VARS: [&str; 3] = [
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_VERIFY_SERVICE_SID",
+];
+
 impl Settings {
-    /// Checks the parsed flags.
+    /// Checks the parsed flags against the process environment.
     pub fn from_args(args: ServeArgs) -> Result<Self, ConfigError> {
-        let twilio = [
-            "TWILIO_ACCOUNT_SID",
-            "TWILIO_AUTH_TOKEN",
-            "TWILIO_VERIFY_SERVICE_SID",
-        ];
-        if let Some(name) = twilio
-            .into_iter()
-            .find(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
-        {
-            return Err(ConfigError::TwilioNotSupported(name));
+        Self::from_args_and_env(args, |name| std::env::var(name).ok())
+    }
+
+    /// Checks the parsed flags, reading Twilio variables through `env` (tests pass a map).
+    pub fn from_args_and_env(
+        args: ServeArgs,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let values = TWILIO_VARS.map(|name| env(name).filter(|v| !v.trim().is_empty()));
+        let mode = match values {
+            [None, None, None] => Mode::Development,
+            [
+                Some(account_sid),
+                Some(auth_token),
+                Some(verify_service_sid),
+            ] => {
+                let raw_base = env("TWILIO_VERIFY_BASE_URL")
+                    .filter(|v| !v.trim().is_empty())
+                    .unwrap_or_else(|| DEFAULT_VERIFY_BASE_URL.to_owned());
+                Mode::Twilio(TwilioSettings {
+                    account_sid: account_sid.trim().to_owned(),
+                    auth_token: SecretString::from(auth_token.trim().to_owned()),
+                    verify_service_sid: verify_service_sid.trim().to_owned(),
+                    verify_base_url: parse_base_url(&raw_base)
+                        .map_err(ConfigError::BadVerifyBaseUrl)?,
+                })
+            }
+            partial => {
+                let names = |present: bool| {
+                    TWILIO_VARS
+                        .iter()
+                        .zip(&partial)
+                        .filter(|(_, v)| v.is_some() == present)
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                };
+                return Err(ConfigError::PartialTwilio {
+                    present: names(true),
+                    missing: names(false),
+                });
+            }
+        };
+        let verify_timeout = args.verify_timeout;
+        if verify_timeout < Duration::from_millis(100) || verify_timeout > MAX_VERIFY_TIMEOUT {
+            return Err(ConfigError::BadVerifyTimeout(verify_timeout));
         }
         Ok(Self {
             listen: args.listen,
             participants: args.participants,
             public_url: args.public_url,
-            mode: Mode::Development,
+            mode,
+            verify_timeout,
         })
     }
 
@@ -98,13 +188,71 @@ impl Settings {
             participants,
             public_url: None,
             mode: Mode::Development,
+            verify_timeout: DEFAULT_VERIFY_TIMEOUT,
         }
     }
+}
+
+/// The default for `--verify-timeout`.
+pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Accepts only absolute http(s) URLs with a host.
+fn parse_base_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw.trim()).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("must be an http:// or https:// URL with a host".into());
+    }
+    Ok(url)
+}
+
+/// Reads durations like `5s`, `500ms` or `2` (seconds).
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (number, unit) = match raw.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(at) => raw.split_at(at),
+        None => (raw, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration like 5s or 500ms"))?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "s" => value,
+        other => return Err(format!("unknown unit {other:?}: use s or ms")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn args() -> ServeArgs {
+        Cli::parse_from(["bridgekeeper"]).serve
+    }
+
+    fn settings(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_args_and_env(args(), |name| env.get(name).cloned())
+    }
+
+    const FULL: [(&str, &str); 3] = [
+        ("TWILIO_ACCOUNT_SID", "AC123"),
+        ("TWILIO_AUTH_TOKEN", "s3cr3t-token"),
+        ("TWILIO_VERIFY_SERVICE_SID", "VA123"),
+    ];
 
     #[test]
     fn public_urls_must_be_absolute_http() {
@@ -113,5 +261,76 @@ mod tests {
         assert!(parse_public_url("ftp://x").is_err());
         assert!(parse_public_url("abc.ngrok.app").is_err());
         assert!(parse_public_url("https://x/?a=1").is_err());
+    }
+
+    #[test]
+    fn no_twilio_variables_means_development_mode() {
+        assert!(matches!(settings(&[]).unwrap().mode, Mode::Development));
+        // Empty values count as unset.
+        let empty = settings(&[("TWILIO_AUTH_TOKEN", "")]).unwrap();
+        assert!(matches!(empty.mode, Mode::Development));
+    }
+
+    #[test]
+    fn all_three_twilio_variables_mean_twilio_mode() {
+        let s = settings(&FULL).unwrap();
+        let Mode::Twilio(t) = &s.mode else {
+            panic!("not Twilio mode")
+        };
+        assert_eq!(t.account_sid, "AC123");
+        assert_eq!(t.auth_token.expose_secret(), "s3cr3t-token");
+        assert_eq!(t.verify_base_url.as_str(), "https://verify.twilio.com/");
+        let mut with_base = FULL.to_vec();
+        with_base.push(("TWILIO_VERIFY_BASE_URL", "http://127.0.0.1:9/"));
+        let Mode::Twilio(t) = settings(&with_base).unwrap().mode else {
+            panic!()
+        };
+        assert_eq!(t.verify_base_url.as_str(), "http://127.0.0.1:9/");
+    }
+
+    #[test]
+    fn a_partial_twilio_set_is_refused_naming_what_is_missing() {
+        let err = settings(&[("TWILIO_VERIFY_SERVICE_SID", "VA1")]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("TWILIO_VERIFY_SERVICE_SID set"), "{text}");
+        assert!(
+            text.contains("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN missing"),
+            "{text}"
+        );
+        let err = settings(&FULL[..2]).unwrap_err().to_string();
+        assert!(err.contains("TWILIO_VERIFY_SERVICE_SID missing"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let s = settings(&FULL).unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("s3cr3t-token"), "{debug}");
+        let err = settings(&[("TWILIO_AUTH_TOKEN", "s3cr3t-token")]).unwrap_err();
+        assert!(!format!("{err:?} {err}").contains("s3cr3t-token"));
+    }
+
+    #[test]
+    fn bad_base_urls_and_timeouts_are_refused() {
+        let mut bad = FULL.to_vec();
+        bad.push(("TWILIO_VERIFY_BASE_URL", "verify.twilio.com"));
+        assert!(matches!(
+            settings(&bad),
+            Err(ConfigError::BadVerifyBaseUrl(_))
+        ));
+        let long = Cli::parse_from(["bk", "--verify-timeout", "20s"]).serve;
+        assert!(matches!(
+            Settings::from_args_and_env(long, |_| None),
+            Err(ConfigError::BadVerifyTimeout(_))
+        ));
+    }
+
+    #[test]
+    fn durations_parse_in_seconds_and_milliseconds() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("-1s").is_err());
     }
 }

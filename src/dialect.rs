@@ -7,14 +7,16 @@ use crate::twiml::{
     Conference, Dial, Gather, Method, Redirect, Reject, RejectReason, Response, Say,
 };
 
-/// Where the keypad input goes: the same path for digits and for silence.
+/// Where the keypad input goes: the same path for digits and for silence. The TwiML carries
+/// it as an absolute URL under the public base URL, so that the carrier signs exactly the URL
+/// the server checks, even behind a proxy that adds a path prefix.
 pub const CODE_PATH: &str = "/voice/code";
 
 /// Seconds the keypad stays open after the prompt ends: enough to read a text message.
 pub const GATHER_TIMEOUT_SECS: u32 = 15;
 
-/// Renders a reply as a TwiML document.
-pub fn twiml(reply: &Reply) -> String {
+/// Renders a reply as a TwiML document; `code_url` is where keypad input goes.
+pub fn twiml(reply: &Reply, code_url: &str) -> String {
     let response = match reply {
         // Reject after Say: the call was answered to speak, and Reject ends it.
         Reply::Refuse { say } => Response::new()
@@ -27,7 +29,7 @@ pub fn twiml(reply: &Reply) -> String {
                     .num_digits(Code::LEN as u32)
                     .timeout(GATHER_TIMEOUT_SECS)
                     .finish_on_key("#")
-                    .action(CODE_PATH)
+                    .action(code_url)
                     .method(Method::Post),
                 |gather, line| gather.say(Say::new(line)),
             );
@@ -35,7 +37,7 @@ pub fn twiml(reply: &Reply) -> String {
             // then sees no Digits and counts a silence.
             Response::new()
                 .gather(gather)
-                .redirect(Redirect::new(CODE_PATH).method(Method::Post))
+                .redirect(Redirect::new(code_url).method(Method::Post))
         }
         Reply::Join {
             say,
@@ -72,6 +74,11 @@ mod tests {
     use super::*;
 
     const DECL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
+    const CODE_URL: &str = "https://bk.example.com/voice/code";
+
+    fn twiml(reply: &Reply) -> String {
+        super::twiml(reply, CODE_URL)
+    }
 
     #[test]
     fn refusal_speaks_then_rejects() {
@@ -90,7 +97,7 @@ mod tests {
         assert_eq!(
             xml,
             format!(
-                r##"{DECL}<Response><Gather input="dtmf" numDigits="6" timeout="15" finishOnKey="#" action="/voice/code" method="POST"><Say>One.</Say><Say>Two.</Say></Gather><Redirect method="POST">/voice/code</Redirect></Response>"##
+                r##"{DECL}<Response><Gather input="dtmf" numDigits="6" timeout="15" finishOnKey="#" action="https://bk.example.com/voice/code" method="POST"><Say>One.</Say><Say>Two.</Say></Gather><Redirect method="POST">https://bk.example.com/voice/code</Redirect></Response>"##
             )
         );
     }

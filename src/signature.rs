@@ -6,6 +6,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
+use subtle::ConstantTimeEq;
+use url::Url;
 
 /// The header carrying the signature.
 pub const HEADER: &str = "X-Twilio-Signature";
@@ -24,6 +26,41 @@ pub fn sign(auth_token: &str, url: &str, params: &[(String, String)]) -> String 
         mac.update(value.as_bytes());
     }
     STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// The URLs a request may have been signed over: the public base URL followed by the path and
+/// query the request arrived with, written both without and with the scheme's default port
+/// (Twilio's helper libraries accept either, as Twilio signs the URL as configured).
+pub fn candidate_urls(public_url: &Url, path_and_query: &str) -> Vec<String> {
+    let prefix = public_url.path().trim_end_matches('/');
+    let tail = format!("{prefix}{path_and_query}");
+    let host = public_url.host_str().unwrap_or_default();
+    let scheme = public_url.scheme();
+    match public_url.port() {
+        // A non-default port is part of the URL either way.
+        Some(port) => vec![format!("{scheme}://{host}:{port}{tail}")],
+        None => {
+            let mut urls = vec![format!("{scheme}://{host}{tail}")];
+            if let Some(default) = public_url.port_or_known_default() {
+                urls.push(format!("{scheme}://{host}:{default}{tail}"));
+            }
+            urls
+        }
+    }
+}
+
+/// Whether `signature` is right for any of `urls` with `params`, compared in constant time.
+pub fn verify(
+    auth_token: &str,
+    urls: &[String],
+    params: &[(String, String)],
+    signature: &str,
+) -> bool {
+    let given = signature.trim().as_bytes();
+    urls.iter().fold(false, |ok, url| {
+        let expected = sign(auth_token, url, params);
+        ok | bool::from(expected.as_bytes().ct_eq(given))
+    })
 }
 
 #[cfg(test)]
@@ -63,6 +100,80 @@ mod tests {
             sign("12345", URL_WITH_PORT, &params),
             "kvajT1Ptam85bY51eRf/AJRuM3w="
         );
+    }
+
+    #[test]
+    fn candidate_urls_cover_the_default_port_both_ways() {
+        let base = Url::parse("https://mycompany.com").unwrap();
+        assert_eq!(
+            candidate_urls(&base, "/myapp.php?foo=1&bar=2"),
+            [URL, URL_WITH_PORT]
+        );
+        let with_port = Url::parse("https://mycompany.com:443/").unwrap();
+        assert_eq!(
+            candidate_urls(&with_port, "/myapp.php?foo=1&bar=2"),
+            [URL, URL_WITH_PORT]
+        );
+        let odd = Url::parse("http://127.0.0.1:5000").unwrap();
+        assert_eq!(
+            candidate_urls(&odd, "/voice"),
+            ["http://127.0.0.1:5000/voice"]
+        );
+        let prefixed = Url::parse("https://x.ngrok.app/bk/").unwrap();
+        assert_eq!(
+            candidate_urls(&prefixed, "/voice")[0],
+            "https://x.ngrok.app/bk/voice"
+        );
+    }
+
+    #[test]
+    fn verify_accepts_either_form_of_the_url_and_nothing_else() {
+        let base = Url::parse("https://mycompany.com").unwrap();
+        let urls = candidate_urls(&base, "/myapp.php?foo=1&bar=2");
+        let params = vector_params("+14158675309");
+        assert!(verify(
+            "12345",
+            &urls,
+            &params,
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
+        assert!(verify(
+            "12345",
+            &urls,
+            &params,
+            "kvajT1Ptam85bY51eRf/AJRuM3w="
+        ));
+        assert!(!verify(
+            "12346",
+            &urls,
+            &params,
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
+        assert!(!verify("12345", &urls, &params, ""));
+        assert!(!verify(
+            "12345",
+            &urls,
+            &params,
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8"
+        ));
+        let mut extra = params.clone();
+        extra.push(("Extra".into(), "1".into()));
+        assert!(!verify(
+            "12345",
+            &urls,
+            &extra,
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
+        let http = candidate_urls(
+            &Url::parse("http://mycompany.com").unwrap(),
+            "/myapp.php?foo=1&bar=2",
+        );
+        assert!(!verify(
+            "12345",
+            &http,
+            &params,
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
     }
 
     #[test]

@@ -7,7 +7,9 @@ use crate::directory::Directory;
 use crate::routes;
 use crate::state::AppState;
 use crate::store::MemoryStore;
-use crate::verify::{LocalLimits, LocalVerifier, Outbox};
+use crate::verify::{
+    LocalLimits, LocalVerifier, Outbox, TwilioVerify, TwilioVerifyConfig, Verifier,
+};
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,26 +45,47 @@ impl Application {
             None => Url::parse(&format!("http://{addr}"))?,
         };
         let store = Arc::new(MemoryStore::new(clock.clone(), MemoryStore::DEFAULT_TTL));
-        let (verifier, outbox) = match settings.mode {
-            Mode::Development => {
-                let outbox = Outbox::default();
-                let local =
-                    LocalVerifier::new(outbox.clone(), clock.clone(), LocalLimits::default())?;
-                (Arc::new(local), outbox)
-            }
-        };
+        let code_url = format!(
+            "{}{}",
+            public_url.as_str().trim_end_matches('/'),
+            crate::dialect::CODE_PATH
+        );
+        let (verifier, local, outbox, webhook_token): (Arc<dyn Verifier>, _, _, _) =
+            match settings.mode {
+                Mode::Development => {
+                    let outbox = Outbox::default();
+                    let local = Arc::new(LocalVerifier::new(
+                        outbox.clone(),
+                        clock.clone(),
+                        LocalLimits::default(),
+                    )?);
+                    (local.clone(), Some(local), Some(outbox), None)
+                }
+                Mode::Twilio(twilio) => {
+                    let client = TwilioVerify::new(TwilioVerifyConfig {
+                        base_url: twilio.verify_base_url,
+                        account_sid: twilio.account_sid,
+                        auth_token: twilio.auth_token.clone(),
+                        service_sid: twilio.verify_service_sid,
+                        timeout: settings.verify_timeout,
+                    })?;
+                    (Arc::new(client), None, None, Some(twilio.auth_token))
+                }
+            };
         let state = AppState {
             directory: Arc::new(directory),
-            verifier: verifier.clone(),
+            verifier,
             calls: store.clone(),
-            outbox: Some(outbox),
+            outbox,
             public_url,
+            code_url,
+            webhook_token,
             clock,
         };
         Ok(Self {
             listener,
             state,
-            local: Some(verifier),
+            local,
             store,
         })
     }
@@ -96,6 +119,20 @@ impl Application {
                 "DEVELOPMENT MODE: webhooks are NOT authenticated and codes are NOT really sent \
                  (read them at GET /dev/outbox). Do not expose this server to a real carrier."
             );
+        } else {
+            tracing::info!(
+                event = "server.twilio_mode",
+                verifier = self.state.verifier.name(),
+                "Twilio mode: every webhook must carry a valid X-Twilio-Signature for {}",
+                with_slash(&self.state.public_url)
+            );
+            if self.state.public_url.scheme() != "https" {
+                tracing::warn!(
+                    event = "server.public_url_not_https",
+                    "the public URL is not https: Twilio signs the URL it calls, so set \
+                     BRIDGEKEEPER_PUBLIC_URL to it (the ngrok https URL) or every webhook gets 403"
+                );
+            }
         }
         let sweeper = {
             let local = self.local.clone();

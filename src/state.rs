@@ -4,6 +4,7 @@ use crate::clock::Clock;
 use crate::directory::Directory;
 use crate::store::CallStore;
 use crate::verify::{Outbox, Verifier};
+use secrecy::SecretString;
 use std::sync::Arc;
 use url::Url;
 
@@ -18,8 +19,12 @@ pub struct AppState {
     pub calls: Arc<dyn CallStore>,
     /// The development outbox; `Some` only in development mode.
     pub outbox: Option<Outbox>,
-    /// The base URL the carrier reaches this server at.
+    /// The base URL the carrier reaches this server at; signatures are checked against it.
     pub public_url: Url,
+    /// The absolute URL the keypad input goes to, derived once from `public_url`.
+    pub code_url: String,
+    /// With it, every webhook must carry a valid `X-Twilio-Signature`.
+    pub webhook_token: Option<SecretString>,
     /// Time.
     pub clock: Arc<dyn Clock>,
 }

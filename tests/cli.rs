@@ -112,7 +112,7 @@ fn serve_reads_its_flags_from_the_environment() {
 }
 
 #[test]
-fn serve_refuses_twilio_variables_it_cannot_honour() {
+fn serve_refuses_a_partial_twilio_set_naming_what_is_missing() {
     let output = command()
         .arg("serve")
         .args(["--listen", "127.0.0.1:0", "--participants"])
@@ -122,7 +122,10 @@ fn serve_refuses_twilio_variables_it_cannot_honour() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("TWILIO_AUTH_TOKEN"), "{stderr}");
+    assert!(
+        stderr.contains("TWILIO_ACCOUNT_SID and TWILIO_VERIFY_SERVICE_SID missing"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("secret-token-value"), "{stderr}");
 }
 

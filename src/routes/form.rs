@@ -1,9 +1,14 @@
 //! Webhook form bodies: parsed by hand from the raw bytes, so that malformed requests get a
 //! plain 4xx reason and signature checks can see the exact parameters.
 
+use crate::signature;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
 
 /// A webhook request that cannot be served.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -43,24 +48,83 @@ fn decode(raw: &[u8]) -> Result<String, WebhookError> {
         .map_err(|_| WebhookError::Malformed)
 }
 
+/// Whether the request declares a form body.
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// An authenticated webhook's parameters. With an auth token configured, the
+/// `X-Twilio-Signature` is checked against the public URL before anything else is looked at;
+/// a missing or wrong one is a 403 and the handler never runs.
+#[derive(Debug)]
+pub struct Webhook(pub Form);
+
+impl FromRequest<AppState> for Webhook {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let path = request.uri().path().to_owned();
+        let path_and_query = request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
+        let headers = request.headers().clone();
+        let signature = match &state.webhook_token {
+            None => None,
+            Some(_) => match headers.get(signature::HEADER).and_then(|v| v.to_str().ok()) {
+                Some(sig) => Some(sig.to_owned()),
+                None => return Err(forbidden(&path, "missing")),
+            },
+        };
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let decoded = Form::decode(&body);
+        if let (Some(token), Some(signature)) = (&state.webhook_token, signature) {
+            let urls = signature::candidate_urls(&state.public_url, &path_and_query);
+            let valid = decoded.as_ref().is_ok_and(|form| {
+                signature::verify(token.expose_secret(), &urls, &form.0, &signature)
+            });
+            if !valid {
+                return Err(forbidden(&path, "invalid"));
+            }
+        }
+        if !is_form(&headers) {
+            return Err(WebhookError::NotAForm.into_response());
+        }
+        decoded.map(Webhook).map_err(IntoResponse::into_response)
+    }
+}
+
+/// The one warning line for a refused signature, and the 403.
+fn forbidden(path: &str, why: &str) -> Response {
+    tracing::warn!(
+        event = "webhook.forbidden",
+        path,
+        signature = why,
+        "webhook refused: X-Twilio-Signature {why} (is BRIDGEKEEPER_PUBLIC_URL the URL the carrier calls?)"
+    );
+    (
+        StatusCode::FORBIDDEN,
+        "forbidden: the webhook signature is missing or wrong\n",
+    )
+        .into_response()
+}
+
 /// The parameters of a webhook, in the order sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Form(Vec<(String, String)>);
 
 impl Form {
-    /// Parses a form body after checking its content type.
-    pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, WebhookError> {
-        let is_form = headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| {
-                v.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
-        if !is_form {
-            return Err(WebhookError::NotAForm);
-        }
+    /// Decodes a form body whatever its declared content type.
+    fn decode(body: &[u8]) -> Result<Self, WebhookError> {
         body.split(|b| *b == b'&')
             .filter(|pair| !pair.is_empty())
             .map(|pair| {
@@ -104,11 +168,9 @@ mod tests {
 
     #[test]
     fn parses_parameters_in_order() {
-        let form = Form::parse(
-            &form_headers(),
-            b"CallSid=CA1&From=%2B1555&From=x&Digits=&Name=O%27Brien+%26+Sons&Flag",
-        )
-        .unwrap();
+        let form =
+            Form::decode(b"CallSid=CA1&From=%2B1555&From=x&Digits=&Name=O%27Brien+%26+Sons&Flag")
+                .unwrap();
         assert_eq!(form.get("From"), Some("+1555"));
         assert_eq!(form.get("Name"), Some("O'Brien & Sons"));
         assert_eq!(form.get("Flag"), Some(""));
@@ -119,17 +181,12 @@ mod tests {
 
     #[test]
     fn refuses_other_content_types_and_bad_encoding() {
-        assert_eq!(
-            Form::parse(&HeaderMap::new(), b"a=b"),
-            Err(WebhookError::NotAForm)
-        );
-        assert_eq!(
-            Form::parse(&form_headers(), b"a=%ff%fe"),
-            Err(WebhookError::Malformed)
-        );
-        assert_eq!(
-            Form::parse(&form_headers(), b"a=\xff"),
-            Err(WebhookError::Malformed)
-        );
+        assert!(is_form(&form_headers()));
+        assert!(!is_form(&HeaderMap::new()));
+        let mut json = HeaderMap::new();
+        json.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        assert!(!is_form(&json));
+        assert_eq!(Form::decode(b"a=%ff%fe"), Err(WebhookError::Malformed));
+        assert_eq!(Form::decode(b"a=\xff"), Err(WebhookError::Malformed));
     }
 }

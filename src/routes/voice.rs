@@ -6,20 +6,18 @@ use crate::call::{self, CallState, Ending, Keypad, Next, Prompt, Reply};
 use crate::dialect;
 use crate::directory::{Conference, Participant};
 use crate::domain::{CallSid, PhoneNumber};
-use crate::routes::form::{Form, WebhookError};
+use crate::routes::form::{Form, Webhook, WebhookError};
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use tracing::{Span, info, instrument, warn};
 
 /// Wraps a reply as an HTTP 200 TwiML response.
-fn respond(reply: &Reply) -> Response {
+fn respond(app: &AppState, reply: &Reply) -> Response {
     (
         [(CONTENT_TYPE, crate::twiml::CONTENT_TYPE)],
-        dialect::twiml(reply),
+        dialect::twiml(reply, &app.code_url),
     )
         .into_response()
 }
@@ -35,18 +33,17 @@ fn call_sid(form: &Form) -> Result<CallSid, WebhookError> {
     skip_all,
     fields(kind = "incoming", call_sid, conference, caller)
 )]
-pub async fn incoming(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = match Form::parse(&headers, &body) {
-        Ok(form) => form,
-        Err(e) => return e.into_response(),
-    };
+pub async fn incoming(State(app): State<AppState>, Webhook(form): Webhook) -> Response {
     let (sid, from) = match (call_sid(&form), form.required("From")) {
         (Ok(sid), Ok(from)) => (sid, from),
         (Err(e), _) | (_, Err(e)) => return e.into_response(),
     };
     Span::current().record("call_sid", sid.as_str());
     let dialed = form.get("To").and_then(|to| PhoneNumber::parse(to).ok());
-    respond(&answer_incoming(&app, &sid, dialed.as_ref(), from).await)
+    respond(
+        &app,
+        &answer_incoming(&app, &sid, dialed.as_ref(), from).await,
+    )
 }
 
 async fn answer_incoming(
@@ -104,17 +101,14 @@ async fn answer_incoming(
     skip_all,
     fields(kind = "code", call_sid, conference, caller)
 )]
-pub async fn code(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = match Form::parse(&headers, &body) {
-        Ok(form) => form,
-        Err(e) => return e.into_response(),
-    };
+pub async fn code(State(app): State<AppState>, Webhook(form): Webhook) -> Response {
     let sid = match call_sid(&form) {
         Ok(sid) => sid,
         Err(e) => return e.into_response(),
     };
     Span::current().record("call_sid", sid.as_str());
-    respond(&answer_code(&app, &sid, Keypad::read(form.get("Digits"))).await)
+    let reply = answer_code(&app, &sid, Keypad::read(form.get("Digits"))).await;
+    respond(&app, &reply)
 }
 
 async fn answer_code(app: &AppState, sid: &CallSid, keypad: Keypad) -> Reply {
@@ -213,7 +207,7 @@ async fn finish(
         other => {
             // Unreachable by the state machine's construction; answer safely all the same.
             warn!(event = "call.ended", reason = "internal", next = ?other, "unexpected step");
-            Reply::end(Ending::Unavailable)
+            Reply::end(Ending::Fault)
         }
     }
 }
@@ -224,10 +218,10 @@ async fn fault(app: &AppState, sid: &CallSid, error: &str) -> Reply {
     forget(app, sid).await;
     info!(
         event = "call.ended",
-        reason = Ending::Unavailable.as_str(),
+        reason = Ending::Fault.as_str(),
         "call ended on a fault"
     );
-    Reply::end(Ending::Unavailable)
+    Reply::end(Ending::Fault)
 }
 
 async fn forget(app: &AppState, sid: &CallSid) {

@@ -3,12 +3,14 @@
 
 pub mod local;
 pub mod outbox;
+pub mod twilio;
 
 use crate::BoxFuture;
 use crate::domain::{Code, PhoneNumber};
 
 pub use local::{LocalLimits, LocalVerifier};
 pub use outbox::{Outbox, OutboxMessage};
+pub use twilio::{TwilioVerify, TwilioVerifyConfig, TwilioVerifyError};
 
 /// What a check of a code said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +33,10 @@ pub enum VerifyError {
     /// No code is pending for this number: it expired, was used up or was never sent.
     #[error("no pending code for this number (expired, used up or never sent)")]
     NotFound,
+    /// The service will not send codes to this number (not a mobile, blocked as fraud, not a
+    /// valid number for it); the text is for the log only.
+    #[error("verification service refused this number: {0}")]
+    Refused(String),
     /// The service could not be reached or failed; the text is for the log only.
     #[error("verification service unavailable: {0}")]
     Unavailable(String),

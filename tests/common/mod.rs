@@ -2,10 +2,11 @@
 //! over HTTP the way the carrier drives it.
 #![allow(dead_code)]
 
+pub mod fake_verify;
 pub mod process;
 
 use bridgekeeper::clock::ManualClock;
-use bridgekeeper::config::Settings;
+use bridgekeeper::config::{Mode, Settings, TwilioSettings};
 use bridgekeeper::simulator::{Fallback, Simulator};
 use bridgekeeper::startup::Application;
 use bridgekeeper::twiml::parse::{Element, parse};
@@ -55,11 +56,18 @@ pub const OBRIEN: &str = "+12025550104";
 pub const KATHERINE: &str = "+12025550151";
 pub const STRANGER: &str = "+12025550199";
 
+/// Twilio credentials the Twilio-mode tests use.
+pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+pub const AUTH_TOKEN: &str = "test-auth-token-0123456789";
+pub const SERVICE_SID: &str = "VA0123456789abcdef0123456789abcdef";
+
 /// A running app.
 pub struct TestApp {
     pub base: Url,
     pub clock: Arc<ManualClock>,
     pub client: reqwest::Client,
+    /// In Twilio mode, the token every request is signed with.
+    pub auth_token: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     _file: tempfile::NamedTempFile,
 }
@@ -82,10 +90,32 @@ impl TestApp {
 
     /// Starts the app with these participants.
     pub async fn spawn_with(toml: &str) -> Self {
-        init_test_log();
         let file = participants_file(toml);
-        let clock = Arc::new(ManualClock::default());
         let settings = Settings::development(file.path().to_path_buf());
+        Self::start(settings, file, None).await
+    }
+
+    /// Starts the app in Twilio mode against a fake Verify server, with a client timeout.
+    pub async fn spawn_twilio(verify_base: &Url, timeout: std::time::Duration) -> Self {
+        let file = participants_file(PARTICIPANTS);
+        let mut settings = Settings::development(file.path().to_path_buf());
+        settings.mode = Mode::Twilio(TwilioSettings {
+            account_sid: ACCOUNT_SID.into(),
+            auth_token: AUTH_TOKEN.to_owned().into(),
+            verify_service_sid: SERVICE_SID.into(),
+            verify_base_url: verify_base.clone(),
+        });
+        settings.verify_timeout = timeout;
+        Self::start(settings, file, Some(AUTH_TOKEN.to_owned())).await
+    }
+
+    async fn start(
+        settings: Settings,
+        file: tempfile::NamedTempFile,
+        auth_token: Option<String>,
+    ) -> Self {
+        init_test_log();
+        let clock = Arc::new(ManualClock::default());
         let app = Application::build(settings, clock.clone())
             .await
             .expect("app builds");
@@ -98,6 +128,7 @@ impl TestApp {
             base: Url::parse(&format!("http://{addr}")).unwrap(),
             clock,
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            auth_token,
             shutdown: Some(tx),
             _file: file,
         }
@@ -107,28 +138,33 @@ impl TestApp {
         self.base.join(path).unwrap()
     }
 
+    /// A POST of a form, signed as Twilio would in Twilio mode.
+    fn request(&self, path: &str, params: &[(&str, &str)]) -> reqwest::RequestBuilder {
+        let url = self.url(path);
+        let mut request = self.client.post(url.clone()).form(params);
+        if let Some(token) = &self.auth_token {
+            let owned: Vec<(String, String)> = params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            request = request.header(
+                bridgekeeper::signature::HEADER,
+                bridgekeeper::signature::sign(token, url.as_str(), &owned),
+            );
+        }
+        request
+    }
+
     /// Posts a form to a path; returns the status and body.
     pub async fn post(&self, path: &str, params: &[(&str, &str)]) -> (u16, String) {
-        let response = self
-            .client
-            .post(self.url(path))
-            .form(params)
-            .send()
-            .await
-            .expect("request");
+        let response = self.request(path, params).send().await.expect("request");
         let status = response.status().as_u16();
         (status, response.text().await.unwrap())
     }
 
     /// Posts a webhook, expects 200 TwiML, and parses it.
     pub async fn twiml(&self, path: &str, params: &[(&str, &str)]) -> Element {
-        let response = self
-            .client
-            .post(self.url(path))
-            .form(params)
-            .send()
-            .await
-            .expect("request");
+        let response = self.request(path, params).send().await.expect("request");
         assert_eq!(response.status().as_u16(), 200, "{path}");
         let content_type = response
             .headers()
