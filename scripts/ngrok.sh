@@ -46,8 +46,8 @@ for _ in $(seq 1 100); do
         exit 1
     fi
     tunnels="$(curl -fsS "$api/api/tunnels" 2>/dev/null || true)"
-    public_url="$(printf '%s' "$tunnels" | grep -o '"public_url": *"https://[^"]*"' | head -n 1 |
-        sed 's/.*"\(https:[^"]*\)"/\1/')"
+    public_url="$(printf '%s' "$tunnels" | { grep -o '"public_url": *"https://[^"]*"' || true; } |
+        head -n 1 | sed 's/.*"\(https:[^"]*\)"/\1/')"
     [ -n "$public_url" ] && break
     sleep 0.2
 done

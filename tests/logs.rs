@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::process::{ServerProcess, call, example_participants};
+use common::process::{
+    ServerProcess, call, contains_digit_run, example_participants, without_timestamp,
+};
 
 /// Every number in the example file, and the lines.
 const NUMBERS: &[&str] = &[
@@ -16,23 +18,6 @@ const NUMBERS: &[&str] = &[
     "2025550153",
     "2025550199",
 ];
-
-/// Drops the leading timestamp, whose fraction of a second could look like a code.
-fn without_timestamp(line: &str) -> &str {
-    match line.split_once(' ') {
-        Some((first, rest)) if first.starts_with("20") && first.contains('T') => rest,
-        _ => line,
-    }
-}
-
-/// Whether `needle` appears in `haystack` with no digit right before or after it.
-fn contains_digit_run(haystack: &str, needle: &str) -> bool {
-    haystack.match_indices(needle).any(|(at, _)| {
-        let before = haystack[..at].chars().next_back();
-        let after = haystack[at + needle.len()..].chars().next();
-        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
-    })
-}
 
 #[tokio::test]
 async fn a_whole_day_of_calls_leaves_no_number_and_no_code_in_the_logs() {

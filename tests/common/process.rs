@@ -133,3 +133,20 @@ pub fn call(base: &str, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// Drops the leading timestamp, whose fraction of a second could look like a code.
+pub fn without_timestamp(line: &str) -> &str {
+    match line.split_once(' ') {
+        Some((first, rest)) if first.starts_with("20") && first.contains('T') => rest,
+        _ => line,
+    }
+}
+
+/// Whether `needle` appears in `haystack` with no digit right before or after it.
+pub fn contains_digit_run(haystack: &str, needle: &str) -> bool {
+    haystack.match_indices(needle).any(|(at, _)| {
+        let before = haystack[..at].chars().next_back();
+        let after = haystack[at + needle.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}
