@@ -11,26 +11,37 @@
 //!                  └──too many tries, upstream fault, expired──▶ goodbye
 //! ```
 //! Every webhook after the first adds one to a bounded counter or ends the call, so a call
-//! ends within `1 + MAX_WRONG + MAX_SILENCES + MAX_RESENDS + 1` webhooks whatever the caller does.
+//! ends within `1 + wrong + silences + resends + 1` webhooks (its [`Limits`]) whatever the
+//! caller does.
 
 use crate::directory::{Conference, Directory, Participant};
 use crate::domain::{Code, PhoneNumber, Role, caller_id};
 use crate::verify::{CheckOutcome, VerifyError};
 
-/// Wrong codes allowed per call; the last one ends the call.
-pub const MAX_WRONG: u8 = 3;
-/// Silent prompts allowed per call; the last one ends the call.
-pub const MAX_SILENCES: u8 = 3;
-/// Fresh codes a caller may ask for with `*` per call.
-pub const MAX_RESENDS: u8 = 2;
+/// The per-call limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wrong codes allowed per call; the last one ends the call.
+    pub wrong: u8,
+    /// Silent prompts allowed per call; the last one ends the call.
+    pub silences: u8,
+    /// Fresh codes a caller may ask for with `*` per call.
+    pub resends: u8,
+}
 
-/// What a call needs to remember between webhooks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            wrong: 3,
+            silences: 3,
+            resends: 2,
+        }
+    }
+}
+
+/// The counters a call carries between webhooks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallState {
-    /// The conference this call is for.
-    pub conference: String,
-    /// The caller, as matched in the directory.
-    pub caller: PhoneNumber,
     /// Wrong codes so far.
     pub wrong: u8,
     /// Prompts that got no input so far.
@@ -39,20 +50,6 @@ pub struct CallState {
     pub resends: u8,
     /// Whether a fresh code was already sent because the first one expired.
     pub refreshed: bool,
-}
-
-impl CallState {
-    /// The state of a call whose first code has just been sent.
-    pub fn new(conference: impl Into<String>, caller: PhoneNumber) -> Self {
-        Self {
-            conference: conference.into(),
-            caller,
-            wrong: 0,
-            silences: 0,
-            resends: 0,
-            refreshed: false,
-        }
-    }
 }
 
 /// Why a call is refused before any code is sent.
@@ -156,6 +153,8 @@ pub enum Ending {
     CannotSend,
     /// Something failed on the server's side (the call-state store).
     Fault,
+    /// The server-wide budget of codes per minute is spent.
+    Busy,
     /// A webhook came for a call this server does not know (or no longer knows).
     UnknownCall,
     /// The caller was on the list when the call started but no longer is.
@@ -175,6 +174,7 @@ impl Ending {
             Ending::CheckUnavailable => "check_unavailable",
             Ending::CannotSend => "number_refused",
             Ending::Fault => "internal_fault",
+            Ending::Busy => "code_budget_spent",
             Ending::UnknownCall => "unknown_call",
             Ending::NoLongerListed => "no_longer_listed",
         }
@@ -198,29 +198,29 @@ pub enum Next {
 
 impl CallState {
     /// Decides what to do with what the caller typed.
-    pub fn on_keypad(&mut self, keypad: Keypad) -> Next {
+    pub fn on_keypad(&mut self, keypad: Keypad, limits: &Limits) -> Next {
         match keypad {
             Keypad::Silence => {
-                self.silences += 1;
-                if self.silences >= MAX_SILENCES {
+                self.silences = self.silences.saturating_add(1);
+                if self.silences >= limits.silences {
                     Next::End(Ending::NoInput)
                 } else {
                     Next::Ask(Prompt::NoInput)
                 }
             }
-            Keypad::Resend if self.resends < MAX_RESENDS => {
+            Keypad::Resend if self.resends < limits.resends => {
                 self.resends += 1;
                 Next::Send(Prompt::Resent)
             }
-            Keypad::Resend => self.wrong_try(Prompt::NoMoreResends),
+            Keypad::Resend => self.wrong_try(Prompt::NoMoreResends, limits),
             Keypad::Code(code) => Next::Check(code),
-            Keypad::Garbage => self.wrong_try(Prompt::WrongCode),
+            Keypad::Garbage => self.wrong_try(Prompt::WrongCode, limits),
         }
     }
 
-    fn wrong_try(&mut self, prompt: Prompt) -> Next {
-        self.wrong += 1;
-        if self.wrong >= MAX_WRONG {
+    fn wrong_try(&mut self, prompt: Prompt, limits: &Limits) -> Next {
+        self.wrong = self.wrong.saturating_add(1);
+        if self.wrong >= limits.wrong {
             Next::End(Ending::TooManyWrong)
         } else {
             Next::Ask(prompt)
@@ -228,10 +228,14 @@ impl CallState {
     }
 
     /// Decides what follows the verifier's answer to a check.
-    pub fn after_check(&mut self, result: Result<CheckOutcome, VerifyError>) -> Next {
+    pub fn after_check(
+        &mut self,
+        result: Result<CheckOutcome, VerifyError>,
+        limits: &Limits,
+    ) -> Next {
         match result {
             Ok(CheckOutcome::Approved) => Next::Join,
-            Ok(CheckOutcome::Rejected) => self.wrong_try(Prompt::WrongCode),
+            Ok(CheckOutcome::Rejected) => self.wrong_try(Prompt::WrongCode, limits),
             Err(VerifyError::NotFound) if !self.refreshed => {
                 self.refreshed = true;
                 Next::Send(Prompt::Refreshed)
@@ -246,9 +250,9 @@ impl CallState {
     }
 
     /// Decides what follows the verifier's answer to a send.
-    pub fn after_send(&self, result: Result<(), VerifyError>, prompt: Prompt) -> Next {
+    pub fn after_send<T>(&self, result: Result<T, VerifyError>, prompt: Prompt) -> Next {
         match result {
-            Ok(()) => Next::Ask(prompt),
+            Ok(_) => Next::Ask(prompt),
             Err(VerifyError::TooManySends) => Next::End(Ending::TooManySends),
             Err(VerifyError::Refused(_)) => Next::End(Ending::CannotSend),
             Err(_) => Next::End(Ending::Unavailable),
@@ -368,6 +372,9 @@ impl Reply {
             Ending::Fault => {
                 "Sorry, something went wrong on our side. Please call again in a few minutes. Goodbye."
             }
+            Ending::Busy => {
+                "Sorry, we are receiving a great many calls right now. Please try again in a minute. Goodbye."
+            }
             Ending::UnknownCall => "Sorry, we lost track of this call. Please call again. Goodbye.",
             Ending::NoLongerListed => {
                 "Sorry, your number is no longer on the list for this conference. Goodbye."
@@ -382,8 +389,14 @@ mod tests {
     use super::*;
 
     fn state() -> CallState {
-        CallState::new("Weekly sync", PhoneNumber::parse("+15551230001").unwrap())
+        CallState::default()
     }
+
+    const L: Limits = Limits {
+        wrong: 3,
+        silences: 3,
+        resends: 2,
+    };
 
     fn code() -> Code {
         Code::parse("123456").unwrap()
@@ -413,12 +426,12 @@ mod tests {
         let mut s = state();
         for _ in 0..2 {
             assert_eq!(
-                s.after_check(Ok(CheckOutcome::Rejected)),
+                s.after_check(Ok(CheckOutcome::Rejected), &L),
                 Next::Ask(Prompt::WrongCode)
             );
         }
         assert_eq!(
-            s.after_check(Ok(CheckOutcome::Rejected)),
+            s.after_check(Ok(CheckOutcome::Rejected), &L),
             Next::End(Ending::TooManyWrong)
         );
     }
@@ -426,25 +439,28 @@ mod tests {
     #[test]
     fn garbage_counts_as_a_wrong_code_without_a_check() {
         let mut s = state();
-        assert_eq!(s.on_keypad(Keypad::Garbage), Next::Ask(Prompt::WrongCode));
+        assert_eq!(
+            s.on_keypad(Keypad::Garbage, &L),
+            Next::Ask(Prompt::WrongCode)
+        );
         assert_eq!(s.wrong, 1);
     }
 
     #[test]
     fn third_silence_ends_the_call() {
         let mut s = state();
-        assert_eq!(s.on_keypad(Keypad::Silence), Next::Ask(Prompt::NoInput));
-        assert_eq!(s.on_keypad(Keypad::Silence), Next::Ask(Prompt::NoInput));
-        assert_eq!(s.on_keypad(Keypad::Silence), Next::End(Ending::NoInput));
+        assert_eq!(s.on_keypad(Keypad::Silence, &L), Next::Ask(Prompt::NoInput));
+        assert_eq!(s.on_keypad(Keypad::Silence, &L), Next::Ask(Prompt::NoInput));
+        assert_eq!(s.on_keypad(Keypad::Silence, &L), Next::End(Ending::NoInput));
     }
 
     #[test]
     fn star_resends_twice_then_counts_as_wrong() {
         let mut s = state();
-        assert_eq!(s.on_keypad(Keypad::Resend), Next::Send(Prompt::Resent));
-        assert_eq!(s.on_keypad(Keypad::Resend), Next::Send(Prompt::Resent));
+        assert_eq!(s.on_keypad(Keypad::Resend, &L), Next::Send(Prompt::Resent));
+        assert_eq!(s.on_keypad(Keypad::Resend, &L), Next::Send(Prompt::Resent));
         assert_eq!(
-            s.on_keypad(Keypad::Resend),
+            s.on_keypad(Keypad::Resend, &L),
             Next::Ask(Prompt::NoMoreResends)
         );
         assert_eq!(s.wrong, 1);
@@ -454,11 +470,11 @@ mod tests {
     fn an_expired_code_is_refreshed_once() {
         let mut s = state();
         assert_eq!(
-            s.after_check(Err(VerifyError::NotFound)),
+            s.after_check(Err(VerifyError::NotFound), &L),
             Next::Send(Prompt::Refreshed)
         );
         assert_eq!(
-            s.after_check(Err(VerifyError::NotFound)),
+            s.after_check(Err(VerifyError::NotFound), &L),
             Next::End(Ending::Expired)
         );
     }
@@ -467,26 +483,29 @@ mod tests {
     fn verifier_faults_end_the_call() {
         let mut s = state();
         assert_eq!(
-            s.after_check(Err(VerifyError::Unavailable("down".into()))),
+            s.after_check(Err(VerifyError::Unavailable("down".into())), &L),
             Next::End(Ending::CheckUnavailable)
         );
         assert_eq!(
             s.after_send(
-                Err(VerifyError::Refused("landline".into())),
+                Err::<(), _>(VerifyError::Refused("landline".into())),
                 Prompt::Welcome
             ),
             Next::End(Ending::CannotSend)
         );
         assert_eq!(
-            s.after_check(Err(VerifyError::TooManyChecks)),
+            s.after_check(Err(VerifyError::TooManyChecks), &L),
             Next::End(Ending::TooManyChecks)
         );
         assert_eq!(
-            s.after_send(Err(VerifyError::TooManySends), Prompt::Resent),
+            s.after_send(Err::<(), _>(VerifyError::TooManySends), Prompt::Resent),
             Next::End(Ending::TooManySends)
         );
         assert_eq!(
-            s.after_send(Err(VerifyError::Unavailable("x".into())), Prompt::Resent),
+            s.after_send(
+                Err::<(), _>(VerifyError::Unavailable("x".into())),
+                Prompt::Resent
+            ),
             Next::End(Ending::Unavailable)
         );
     }
@@ -500,7 +519,7 @@ mod tests {
             Keypad::Garbage,
             Keypad::Code(code()),
         ];
-        let bound = 1 + MAX_WRONG + MAX_SILENCES + MAX_RESENDS + 1;
+        let bound = 1 + L.wrong + L.silences + L.resends + 1;
         for seed in 0..256u32 {
             let mut s = state();
             let mut steps = 0;
@@ -510,9 +529,9 @@ mod tests {
                     break false;
                 }
                 let input = inputs[((seed >> ((steps * 2) % 16)) & 3) as usize].clone();
-                let mut next = s.on_keypad(input);
+                let mut next = s.on_keypad(input, &L);
                 if let Next::Check(_) = next {
-                    next = s.after_check(Ok(CheckOutcome::Rejected));
+                    next = s.after_check(Ok(CheckOutcome::Rejected), &L);
                 }
                 if let Next::Send(prompt) = next {
                     next = s.after_send(Ok(()), prompt);

@@ -1,6 +1,7 @@
 //! Typed settings, read once from flags and environment variables and passed down. No other
 //! module reads the environment.
 
+use crate::secret::ServerSecret;
 use clap::Args;
 use secrecy::SecretString;
 use std::path::PathBuf;
@@ -36,6 +37,79 @@ pub struct ServeArgs {
         value_parser = parse_duration
     )]
     pub verify_timeout: Duration,
+
+    /// Key for the state the server signs into its own URLs; instances behind one load
+    /// balancer must share it. Default: derived from TWILIO_AUTH_TOKEN in Twilio mode; in
+    /// development mode generated once and kept in --secret-file.
+    #[arg(long, env = "BRIDGEKEEPER_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+
+    /// Where development mode keeps its generated secret.
+    #[arg(
+        long,
+        env = "BRIDGEKEEPER_SECRET_FILE",
+        default_value = ".bridgekeeper-secret"
+    )]
+    pub secret_file: PathBuf,
+
+    /// Wrong codes allowed on one call.
+    #[arg(long, env = "BRIDGEKEEPER_MAX_WRONG_PER_CALL", default_value_t = 3,
+          value_parser = clap::value_parser!(u8).range(1..=20))]
+    pub max_wrong_per_call: u8,
+
+    /// Wrong codes allowed per caller number per hour, across calls.
+    #[arg(long, env = "BRIDGEKEEPER_MAX_WRONG_PER_NUMBER", default_value_t = 3,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_wrong_per_number: u64,
+
+    /// Codes sent per caller number per hour.
+    #[arg(long, env = "BRIDGEKEEPER_MAX_CODES_PER_NUMBER", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_codes_per_number: u64,
+
+    /// Codes sent per minute by the whole server (an SMS-pumping guard).
+    #[arg(long, env = "BRIDGEKEEPER_MAX_CODES_PER_MINUTE", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_codes_per_minute: u64,
+
+    /// Log format: `text` for people, `json` for log shippers.
+    #[arg(long, env = "BRIDGEKEEPER_LOG_FORMAT", default_value = "text")]
+    pub log_format: crate::telemetry::LogFormat,
+}
+
+/// Limits that hold across calls, counted in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Per-call limits, carried in the call's state.
+    pub per_call: crate::call::Limits,
+    /// Wrong codes per caller number per hour.
+    pub wrong_per_number: u64,
+    /// Codes sent per caller number per hour.
+    pub codes_per_number: u64,
+    /// Codes sent per minute, all numbers together.
+    pub codes_per_minute: u64,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            per_call: crate::call::Limits::default(),
+            wrong_per_number: 3,
+            codes_per_number: 10,
+            codes_per_minute: 600,
+        }
+    }
+}
+
+/// Where the server secret comes from.
+#[derive(Debug, Clone)]
+pub enum SecretSource {
+    /// Given with --secret / BRIDGEKEEPER_SECRET.
+    Given(ServerSecret),
+    /// Derived from the Twilio auth token.
+    FromAuthToken,
+    /// Generated once into this file (development mode).
+    File(PathBuf),
 }
 
 /// Accepts only absolute http(s) URLs with a host, without query or fragment.
@@ -85,6 +159,10 @@ pub struct Settings {
     pub mode: Mode,
     /// The longest one request to the verification service may take.
     pub verify_timeout: Duration,
+    /// Where the server secret comes from.
+    pub secret: SecretSource,
+    /// Limits across calls.
+    pub limits: ServerLimits,
 }
 
 /// Why the settings cannot be used.
@@ -104,6 +182,9 @@ pub enum ConfigError {
     /// `TWILIO_VERIFY_BASE_URL` is not an http(s) URL.
     #[error("TWILIO_VERIFY_BASE_URL: {0}")]
     BadVerifyBaseUrl(String),
+    /// `BRIDGEKEEPER_SECRET` is unusable.
+    #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
     /// The verify timeout cannot let a webhook answer inside Twilio's 15 seconds.
     #[error("--verify-timeout must be between 100ms and 6s, got {0:?}")]
     BadVerifyTimeout(Duration),
@@ -172,23 +253,42 @@ impl Settings {
         if verify_timeout < Duration::from_millis(100) || verify_timeout > MAX_VERIFY_TIMEOUT {
             return Err(ConfigError::BadVerifyTimeout(verify_timeout));
         }
+        let secret = match (&args.secret, &mode) {
+            (Some(text), _) => SecretSource::Given(ServerSecret::from_text(text)?),
+            (None, Mode::Twilio(_)) => SecretSource::FromAuthToken,
+            (None, Mode::Development) => SecretSource::File(args.secret_file.clone()),
+        };
+        let limits = ServerLimits {
+            per_call: crate::call::Limits {
+                wrong: args.max_wrong_per_call,
+                ..crate::call::Limits::default()
+            },
+            wrong_per_number: args.max_wrong_per_number,
+            codes_per_number: args.max_codes_per_number,
+            codes_per_minute: args.max_codes_per_minute,
+        };
         Ok(Self {
             listen: args.listen,
             participants: args.participants,
             public_url: args.public_url,
             mode,
             verify_timeout,
+            secret,
+            limits,
         })
     }
 
-    /// Development settings for a participants file, on a random loopback port.
-    pub fn development(participants: PathBuf) -> Self {
+    /// Development settings for a participants file, on a random loopback port, with a
+    /// given secret (tests pass their own).
+    pub fn development(participants: PathBuf, secret: ServerSecret) -> Self {
         Self {
             listen: "127.0.0.1:0".into(),
             participants,
             public_url: None,
             mode: Mode::Development,
             verify_timeout: DEFAULT_VERIFY_TIMEOUT,
+            secret: SecretSource::Given(secret),
+            limits: ServerLimits::default(),
         }
     }
 }
@@ -323,6 +423,55 @@ mod tests {
             Settings::from_args_and_env(long, |_| None),
             Err(ConfigError::BadVerifyTimeout(_))
         ));
+    }
+
+    #[test]
+    fn the_secret_comes_from_the_flag_the_token_or_a_file() {
+        assert!(matches!(
+            settings(&[]).unwrap().secret,
+            SecretSource::File(_)
+        ));
+        assert!(matches!(
+            settings(&FULL).unwrap().secret,
+            SecretSource::FromAuthToken
+        ));
+        let given = Cli::parse_from(["bk", "--secret", "a-shared-secret-of-some-length"]).serve;
+        let s = Settings::from_args_and_env(given, |_| None).unwrap();
+        assert!(matches!(s.secret, SecretSource::Given(_)));
+        assert!(!format!("{s:?}").contains("a-shared-secret"));
+        let short = Cli::parse_from(["bk", "--secret", "short"]).serve;
+        assert!(matches!(
+            Settings::from_args_and_env(short, |_| None),
+            Err(ConfigError::Secret(_))
+        ));
+    }
+
+    #[test]
+    fn limits_are_configurable_with_safe_defaults() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.limits, ServerLimits::default());
+        assert!(
+            s.limits.codes_per_minute >= 250 * 2,
+            "a 250-person dial-in fits"
+        );
+        let custom = Cli::parse_from([
+            "bk",
+            "--max-wrong-per-call",
+            "5",
+            "--max-wrong-per-number",
+            "7",
+            "--max-codes-per-number",
+            "2",
+            "--max-codes-per-minute",
+            "40",
+        ])
+        .serve;
+        let s = Settings::from_args_and_env(custom, |_| None).unwrap();
+        assert_eq!(s.limits.per_call.wrong, 5);
+        assert_eq!(s.limits.wrong_per_number, 7);
+        assert_eq!(s.limits.codes_per_number, 2);
+        assert_eq!(s.limits.codes_per_minute, 40);
+        assert!(Cli::try_parse_from(["bk", "--max-codes-per-minute", "0"]).is_err());
     }
 
     #[test]

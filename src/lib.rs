@@ -11,13 +11,16 @@ pub mod config;
 pub mod dialect;
 pub mod directory;
 pub mod domain;
+pub mod roster;
 pub mod routes;
+pub mod secret;
 pub mod signature;
 pub mod simulator;
 pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod token;
 pub mod twiml;
 pub mod verify;
 

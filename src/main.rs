@@ -15,7 +15,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            telemetry::init();
+            telemetry::init(args.log_format);
             match serve(args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

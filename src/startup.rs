@@ -2,15 +2,19 @@
 //! future the caller supplies completes.
 
 use crate::clock::Clock;
-use crate::config::{Mode, Settings};
+use crate::config::{Mode, SecretSource, Settings};
 use crate::directory::Directory;
+use crate::roster::SharedRoster;
 use crate::routes;
+use crate::secret::ServerSecret;
 use crate::state::AppState;
 use crate::store::MemoryStore;
+use crate::token::Sealer;
 use crate::verify::{
     LocalLimits, LocalVerifier, Outbox, TwilioVerify, TwilioVerifyConfig, Verifier,
 };
 use anyhow::Context;
+use secrecy::ExposeSecret;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +40,16 @@ impl Application {
         for warning in directory.warnings() {
             tracing::warn!(event = "directory.warning", "{warning}");
         }
+        let secret = match &settings.secret {
+            SecretSource::Given(secret) => secret.clone(),
+            SecretSource::FromAuthToken => match &settings.mode {
+                Mode::Twilio(twilio) => {
+                    ServerSecret::derived_from_auth_token(twilio.auth_token.expose_secret())
+                }
+                Mode::Development => anyhow::bail!("no auth token to derive a secret from"),
+            },
+            SecretSource::File(path) => ServerSecret::load_or_create(path)?,
+        };
         let listener = TcpListener::bind(&settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -44,7 +58,7 @@ impl Application {
             Some(url) => url,
             None => Url::parse(&format!("http://{addr}"))?,
         };
-        let store = Arc::new(MemoryStore::new(clock.clone(), MemoryStore::DEFAULT_TTL));
+        let store = Arc::new(MemoryStore::new(clock.clone()));
         let code_url = format!(
             "{}{}",
             public_url.as_str().trim_end_matches('/'),
@@ -55,10 +69,11 @@ impl Application {
                 Mode::Development => {
                     let outbox = Outbox::default();
                     let local = Arc::new(LocalVerifier::new(
+                        secret.key("local verifier v1"),
                         outbox.clone(),
                         clock.clone(),
                         LocalLimits::default(),
-                    )?);
+                    ));
                     (local.clone(), Some(local), Some(outbox), None)
                 }
                 Mode::Twilio(twilio) => {
@@ -73,9 +88,11 @@ impl Application {
                 }
             };
         let state = AppState {
-            directory: Arc::new(directory),
+            roster: Arc::new(SharedRoster::new(directory, secret.key("roster v1"))),
             verifier,
-            calls: store.clone(),
+            store: store.clone(),
+            sealer: Sealer::new(secret.key("call state v1")),
+            limits: settings.limits,
             outbox,
             public_url,
             code_url,
@@ -106,7 +123,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let addr = self.listener.local_addr()?;
-        let conferences = self.state.directory.conferences().len();
+        let conferences = self.state.roster.current().directory().conferences().len();
         tracing::info!(
             event = "server.listening",
             conferences,

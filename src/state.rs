@@ -1,8 +1,10 @@
 //! The handles every handler shares: cheap to clone.
 
 use crate::clock::Clock;
-use crate::directory::Directory;
-use crate::store::CallStore;
+use crate::config::ServerLimits;
+use crate::roster::SharedRoster;
+use crate::store::Store;
+use crate::token::Sealer;
 use crate::verify::{Outbox, Verifier};
 use secrecy::SecretString;
 use std::sync::Arc;
@@ -11,12 +13,16 @@ use url::Url;
 /// Shared application state.
 #[derive(Clone)]
 pub struct AppState {
-    /// Conferences and participants.
-    pub directory: Arc<Directory>,
+    /// Conferences and participants, swapped whole on reload.
+    pub roster: Arc<SharedRoster>,
     /// Sends and checks codes.
     pub verifier: Arc<dyn Verifier>,
-    /// Call state between webhooks.
-    pub calls: Arc<dyn CallStore>,
+    /// Call marks and counters shared between webhooks (and instances).
+    pub store: Arc<dyn Store>,
+    /// Signs the call state carried in the server's own URLs.
+    pub sealer: Sealer,
+    /// Limits across calls.
+    pub limits: ServerLimits,
     /// The development outbox; `Some` only in development mode.
     pub outbox: Option<Outbox>,
     /// The base URL the carrier reaches this server at; signatures are checked against it.
@@ -27,4 +33,14 @@ pub struct AppState {
     pub webhook_token: Option<SecretString>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+}
+
+impl AppState {
+    /// Unix seconds now.
+    pub fn unix_now(&self) -> u64 {
+        self.clock
+            .wall()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
 }

@@ -215,16 +215,22 @@ async fn a_wrong_code_is_told_and_asked_again_and_the_third_ends_the_call() {
         assert_eq!(verbs(&doc), ["Gather", "Redirect"]);
         assert!(spoken(&doc)[0].contains("not right"), "{:?}", spoken(&doc));
     }
+    let last_prompt = doc.clone();
     let end = app.keys(&doc, &sid, Some(wrong)).await;
 
     assert_eq!(verbs(&end), ["Say", "Hangup"]);
     assert!(spoken(&end)[0].contains("Goodbye"), "{:?}", spoken(&end));
-    // The call is over: even the right code on it now joins nobody.
-    let after = app
-        .twiml("/voice/code", &[("CallSid", &sid), ("Digits", &code)])
+    // The call is over: replaying its last prompt's URL with the right code joins nobody.
+    let action = find(&last_prompt, "Gather")
+        .unwrap()
+        .attr("action")
+        .unwrap()
+        .to_owned();
+    let (status, body) = app
+        .post(&action, &[("CallSid", &sid), ("Digits", &code)])
         .await;
-    assert!(find(&after, "Dial").is_none());
-    assert_eq!(verbs(&after), ["Say", "Hangup"]);
+    assert_eq!(status, 409, "{body}");
+    assert!(!body.contains("Dial"));
     assert_eq!(app.outbox().await.len(), 1);
 }
 
@@ -332,15 +338,16 @@ async fn a_fresh_code_after_expiry_lets_the_caller_in() {
 }
 
 #[tokio::test]
-async fn a_code_webhook_for_an_unknown_call_never_joins() {
+async fn a_code_webhook_without_or_with_a_forged_state_never_joins() {
     let app = TestApp::spawn().await;
-    let doc = app
-        .twiml(
-            "/voice/code",
-            &[("CallSid", "CAnever"), ("Digits", "123456")],
-        )
-        .await;
-    assert_eq!(verbs(&doc), ["Say", "Hangup"]);
+    let forged = format!("/voice/code?s={}", "A".repeat(42));
+    for path in ["/voice/code", "/voice/code?s=", forged.as_str()] {
+        let (status, body) = app
+            .post(path, &[("CallSid", "CAnever"), ("Digits", "123456")])
+            .await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains("call state"), "{body}");
+    }
 }
 
 #[tokio::test]
@@ -359,7 +366,12 @@ async fn a_code_approved_for_one_call_does_not_open_another() {
 
 #[tokio::test]
 async fn every_call_ends_within_a_bounded_number_of_webhooks() {
-    let app = TestApp::spawn().await;
+    // Lift the limits across calls so that every call plays its own prompts out.
+    let app = TestApp::spawn_configured(PARTICIPANTS, |s| {
+        s.limits.wrong_per_number = 10_000;
+        s.limits.codes_per_number = 10_000;
+    })
+    .await;
     // Scripts of silence, stars, junk and wrong codes, in many orders: none may loop.
     let keys = ["", "*", "12", "000000", "999999"];
     for seed in 0..40usize {

@@ -82,16 +82,16 @@ async fn check_error(client: &TwilioVerify, to: &str, c: &Code) -> TwilioVerifyE
 #[tokio::test]
 async fn a_sent_code_is_approved_once() {
     let (fake, client) = rig().await;
-    client.send(&number(ADA)).await.unwrap();
+    client.send(&number(ADA), None).await.unwrap();
     assert_eq!(fake.sent_codes(ADA).len(), 1);
     let c = texted(&fake, ADA);
 
     assert_eq!(
-        client.check(&number(ADA), &c).await,
+        client.check(&number(ADA), &c, None).await,
         Ok(CheckOutcome::Approved)
     );
     assert_eq!(
-        client.check(&number(ADA), &c).await,
+        client.check(&number(ADA), &c, None).await,
         Err(VerifyError::NotFound)
     );
 }
@@ -99,9 +99,9 @@ async fn a_sent_code_is_approved_once() {
 #[tokio::test]
 async fn the_client_sends_exactly_the_spec_fields_with_basic_auth() {
     let (fake, client) = rig().await;
-    client.send(&number(ADA)).await.unwrap();
+    client.send(&number(ADA), None).await.unwrap();
     let c = texted(&fake, ADA);
-    client.check(&number(ADA), &c).await.unwrap();
+    client.check(&number(ADA), &c, None).await.unwrap();
 
     let requests = fake.requests();
     assert_eq!(requests.len(), 2);
@@ -143,15 +143,15 @@ async fn the_client_sends_exactly_the_spec_fields_with_basic_auth() {
 #[tokio::test]
 async fn a_wrong_code_is_rejected_and_the_right_one_still_works() {
     let (fake, client) = rig().await;
-    client.send(&number(ADA)).await.unwrap();
+    client.send(&number(ADA), None).await.unwrap();
     let c = texted(&fake, ADA);
 
     assert_eq!(
-        client.check(&number(ADA), &wrong(&c)).await,
+        client.check(&number(ADA), &wrong(&c), None).await,
         Ok(CheckOutcome::Rejected)
     );
     assert_eq!(
-        client.check(&number(ADA), &c).await,
+        client.check(&number(ADA), &c, None).await,
         Ok(CheckOutcome::Approved)
     );
 }
@@ -159,14 +159,14 @@ async fn a_wrong_code_is_rejected_and_the_right_one_still_works() {
 #[tokio::test]
 async fn a_resend_keeps_the_code() {
     let (fake, client) = rig().await;
-    client.send(&number(ADA)).await.unwrap();
-    client.send(&number(ADA)).await.unwrap();
+    client.send(&number(ADA), None).await.unwrap();
+    client.send(&number(ADA), None).await.unwrap();
 
     let codes = fake.sent_codes(ADA);
     assert_eq!(codes.len(), 2);
     assert_eq!(codes[0], codes[1]);
     assert_eq!(
-        client.check(&number(ADA), &code(&codes[0])).await,
+        client.check(&number(ADA), &code(&codes[0]), None).await,
         Ok(CheckOutcome::Approved)
     );
 }
@@ -201,18 +201,18 @@ async fn invalid_parameter_60200_is_refused_without_echoing_the_number() {
         http: 400,
         code: 60200,
     });
-    let verify = client.send(&number(ADA)).await.unwrap_err();
+    let verify = client.send(&number(ADA), None).await.unwrap_err();
     assert!(is_refused(&verify), "{verify:?}");
 }
 
 #[tokio::test]
 async fn the_sixth_check_hits_60202() {
     let (fake, client) = rig().await;
-    client.send(&number(ADA)).await.unwrap();
+    client.send(&number(ADA), None).await.unwrap();
     let c = texted(&fake, ADA);
     for _ in 0..5 {
         assert_eq!(
-            client.check(&number(ADA), &wrong(&c)).await,
+            client.check(&number(ADA), &wrong(&c), None).await,
             Ok(CheckOutcome::Rejected)
         );
     }
@@ -230,7 +230,7 @@ async fn the_sixth_check_hits_60202() {
         "{e:?}"
     );
     assert_eq!(
-        client.check(&number(ADA), &c).await,
+        client.check(&number(ADA), &c, None).await,
         Err(VerifyError::TooManyChecks)
     );
 }
@@ -239,7 +239,7 @@ async fn the_sixth_check_hits_60202() {
 async fn the_sixth_send_hits_60203() {
     let (fake, client) = rig().await;
     for _ in 0..5 {
-        client.send(&number(ADA)).await.unwrap();
+        client.send(&number(ADA), None).await.unwrap();
     }
     let e = send_error(&client, ADA).await;
     assert!(
@@ -254,12 +254,15 @@ async fn the_sixth_send_hits_60203() {
         "{e:?}"
     );
     assert_eq!(
-        client.send(&number(ADA)).await,
+        client.send(&number(ADA), None).await,
         Err(VerifyError::TooManySends)
     );
     assert_eq!(fake.sent_codes(ADA).len(), 5);
     // Another number is not affected.
-    assert_eq!(client.send(&number(GRACE)).await, Ok(()));
+    assert_eq!(
+        client.send(&number(GRACE), None).await,
+        Ok(bridgekeeper::verify::Receipt::default())
+    );
 }
 
 #[tokio::test]
@@ -278,18 +281,18 @@ async fn a_check_with_nothing_pending_is_not_found_20404() {
         "{e:?}"
     );
 
-    client.send(&number(ADA)).await.unwrap();
+    client.send(&number(ADA), None).await.unwrap();
     let c = texted(&fake, ADA);
     fake.expire(ADA);
     assert_eq!(
-        client.check(&number(ADA), &c).await,
+        client.check(&number(ADA), &c, None).await,
         Err(VerifyError::NotFound)
     );
     // A fresh send after expiry starts over.
-    client.send(&number(ADA)).await.unwrap();
+    client.send(&number(ADA), None).await.unwrap();
     let fresh = texted(&fake, ADA);
     assert_eq!(
-        client.check(&number(ADA), &fresh).await,
+        client.check(&number(ADA), &fresh, None).await,
         Ok(CheckOutcome::Approved)
     );
 }
@@ -329,7 +332,7 @@ async fn rate_limits_are_unavailable() {
     );
     fake.fail_next(Failure::Status(429));
     assert!(is_unavailable(
-        &client.send(&number(ADA)).await.unwrap_err()
+        &client.send(&number(ADA), None).await.unwrap_err()
     ));
 }
 
@@ -354,7 +357,7 @@ async fn a_fraud_block_or_a_landline_is_refused_even_with_http_403() {
 
     for code in [60410, 60205] {
         fake.fail_next(Failure::Error { http: 403, code });
-        let verify = client.send(&number(ADA)).await.unwrap_err();
+        let verify = client.send(&number(ADA), None).await.unwrap_err();
         assert!(is_refused(&verify), "{code}: {verify:?}");
     }
 }
@@ -379,11 +382,11 @@ async fn a_wrong_token_is_a_credentials_error() {
     assert!(e.needs_operator());
     assert!(!e.to_string().contains("not-the-token"), "{e}");
     assert!(is_unavailable(
-        &client.send(&number(ADA)).await.unwrap_err()
+        &client.send(&number(ADA), None).await.unwrap_err()
     ));
     let c = code("123456");
     assert!(is_unavailable(
-        &client.check(&number(ADA), &c).await.unwrap_err()
+        &client.check(&number(ADA), &c, None).await.unwrap_err()
     ));
     assert!(fake.requests().iter().all(|r| !r.auth_ok));
 }
@@ -473,10 +476,10 @@ async fn server_errors_and_non_json_error_bodies_are_unavailable() {
     );
 
     // On a check, an outage never approves.
-    client.send(&number(ADA)).await.unwrap();
+    client.send(&number(ADA), None).await.unwrap();
     let c = texted(&fake, ADA);
     fake.fail_next(Failure::Status(502));
-    let verify = client.check(&number(ADA), &c).await.unwrap_err();
+    let verify = client.check(&number(ADA), &c, None).await.unwrap_err();
     assert!(is_unavailable(&verify), "{verify:?}");
 }
 
@@ -491,7 +494,7 @@ async fn a_success_status_without_json_is_malformed() {
     );
     assert!(is_unavailable(&e.into()));
 
-    client.send(&number(ADA)).await.unwrap();
+    client.send(&number(ADA), None).await.unwrap();
     let c = texted(&fake, ADA);
     fake.fail_next(Failure::NotJson);
     let e = check_error(&client, ADA, &c).await;
@@ -519,7 +522,7 @@ async fn only_status_approved_ever_approves() {
     for (http, body) in not_approved {
         let label = format!("{http} {body}");
         fake.fail_next(Failure::Json { http, body });
-        let verify = client.check(&number(ADA), &c).await.unwrap_err();
+        let verify = client.check(&number(ADA), &c, None).await.unwrap_err();
         assert!(is_unavailable(&verify), "{label}: {verify:?}");
     }
     let mapped = [
@@ -535,14 +538,18 @@ async fn only_status_approved_ever_approves() {
             http: 200,
             body: json!({"status": status, "valid": status == "approved"}),
         });
-        assert_eq!(client.check(&number(ADA), &c).await, expected, "{status}");
+        assert_eq!(
+            client.check(&number(ADA), &c, None).await,
+            expected,
+            "{status}"
+        );
     }
     // A send is accepted only as pending.
     fake.fail_next(Failure::Json {
         http: 201,
         body: json!({"status": "approved"}),
     });
-    let verify = client.send(&number(ADA)).await.unwrap_err();
+    let verify = client.send(&number(ADA), None).await.unwrap_err();
     assert!(is_unavailable(&verify), "{verify:?}");
 }
 
@@ -562,7 +569,7 @@ async fn a_hang_longer_than_the_timeout_returns_before_the_hang_ends() {
     fake.fail_next(Failure::Hang(hang));
     let started = Instant::now();
     let verify = client
-        .check(&number(ADA), &code("123456"))
+        .check(&number(ADA), &code("123456"), None)
         .await
         .unwrap_err();
     assert!(is_unavailable(&verify), "{verify:?}");
@@ -582,11 +589,11 @@ async fn a_refused_connection_is_unavailable() {
     let e = send_error(&client, ADA).await;
     assert!(matches!(e, TwilioVerifyError::Connect(_)), "{e:?}");
     assert!(is_unavailable(
-        &client.send(&number(ADA)).await.unwrap_err()
+        &client.send(&number(ADA), None).await.unwrap_err()
     ));
     assert!(is_unavailable(
         &client
-            .check(&number(ADA), &code("123456"))
+            .check(&number(ADA), &code("123456"), None)
             .await
             .unwrap_err()
     ));
@@ -602,7 +609,7 @@ async fn a_wrong_service_sid_on_send_is_not_a_missing_code() {
     assert!(matches!(&e, TwilioVerifyError::ServiceNotFound(_)), "{e:?}");
     assert!(e.needs_operator());
     assert!(is_unavailable(
-        &client.send(&number(ADA)).await.unwrap_err()
+        &client.send(&number(ADA), None).await.unwrap_err()
     ));
 }
 
@@ -632,17 +639,17 @@ async fn fail_always_applies_to_both_endpoints_until_cleared() {
     fake.fail_always(Some(Failure::Status(500)));
     for _ in 0..2 {
         assert!(is_unavailable(
-            &client.send(&number(ADA)).await.unwrap_err()
+            &client.send(&number(ADA), None).await.unwrap_err()
         ));
         assert!(is_unavailable(
             &client
-                .check(&number(ADA), &code("123456"))
+                .check(&number(ADA), &code("123456"), None)
                 .await
                 .unwrap_err()
         ));
     }
     fake.fail_always(None);
-    client.send(&number(ADA)).await.unwrap();
+    client.send(&number(ADA), None).await.unwrap();
     assert_eq!(fake.requests().len(), 5);
 }
 
@@ -824,22 +831,22 @@ mod logs {
         fake.fix_code("482913");
         let client = client_for(&fake.base, TOKEN, SERVICE, Duration::from_secs(2));
         let to = number(LOGGED);
-        client.send(&to).await.unwrap();
+        client.send(&to, None).await.unwrap();
         let right = code("482913");
-        client.check(&to, &wrong(&right)).await.unwrap();
-        client.check(&to, &right).await.unwrap();
+        client.check(&to, &wrong(&right), None).await.unwrap();
+        client.check(&to, &right, None).await.unwrap();
         fake.fail_next(Failure::Error {
             http: 400,
             code: 60200,
         });
-        client.send(&to).await.unwrap_err();
+        client.send(&to, None).await.unwrap_err();
         fake.fail_next(Failure::Json {
             http: 200,
             body: json!({"status": format!("weird {LOGGED} 482913")}),
         });
-        client.check(&to, &right).await.unwrap_err();
+        client.check(&to, &right, None).await.unwrap_err();
         let stranger = client_for(&fake.base, "not-the-token", SERVICE, Duration::from_secs(2));
-        stranger.send(&to).await.unwrap_err();
+        stranger.send(&to, None).await.unwrap_err();
 
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
         for secret in [

@@ -58,7 +58,9 @@ async fn star_within_the_send_limit_and_beyond_it() {
 
 #[tokio::test]
 async fn five_checks_per_code_hold_across_calls() {
-    let app = TestApp::spawn().await;
+    // The per-number wrong-code limit would stop the second call first; lift it to see the
+    // verifier's own limit.
+    let app = TestApp::spawn_configured(PARTICIPANTS, |s| s.limits.wrong_per_number = 100).await;
     // First call: three wrong codes end it.
     let first = sid();
     let mut doc = app.incoming(&first, ADA, WEEKLY_LINE).await;

@@ -1,23 +1,52 @@
-//! The voice webhooks: `POST /voice` when a call comes in, then `POST /voice/code` with what
-//! the caller typed (or nothing). Every reply is TwiML with HTTP 200; only a malformed
-//! request gets a 4xx.
+//! The voice webhooks: `POST /voice` when a call comes in, then `POST /voice/code?s=STATE`
+//! with what the caller typed (or nothing). The call's state travels in `s`, signed and bound
+//! to the CallSid, so any instance sharing the secret can take the next webhook, even after a
+//! restart. Every reply is TwiML with HTTP 200; only a malformed, forged or stale request
+//! gets a 4xx.
 
 use crate::call::{self, CallState, Ending, Keypad, Next, Prompt, Reply};
 use crate::dialect;
 use crate::directory::{Conference, Participant};
 use crate::domain::{CallSid, PhoneNumber};
+use crate::roster::Roster;
 use crate::routes::form::{Form, Webhook, WebhookError};
 use crate::state::AppState;
-use axum::extract::State;
+use crate::store::StoreError;
+use crate::token::{CallToken, Fingerprint};
+use crate::verify::Receipt;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use std::time::Duration;
 use tracing::{Span, info, instrument, warn};
 
-/// Wraps a reply as an HTTP 200 TwiML response.
-fn respond(app: &AppState, reply: &Reply) -> Response {
+/// How long a call's high-water mark is kept: longer than any token lives.
+const MARK_TTL: Duration = Duration::from_secs(crate::token::MAX_AGE_SECS + 600);
+const HOUR: Duration = Duration::from_secs(60 * 60);
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// A reply and, when it asks for the code, the state to carry to the next webhook.
+struct Answer {
+    reply: Reply,
+    carry: Option<CallToken>,
+}
+
+impl Answer {
+    fn done(reply: Reply) -> Self {
+        Self { reply, carry: None }
+    }
+}
+
+/// Wraps an answer as an HTTP 200 TwiML response.
+fn respond(app: &AppState, sid: &CallSid, answer: Answer) -> Response {
+    let url = match &answer.carry {
+        Some(token) => format!("{}?s={}", app.code_url, app.sealer.seal(sid, token)),
+        None => app.code_url.clone(),
+    };
     (
         [(CONTENT_TYPE, crate::twiml::CONTENT_TYPE)],
-        dialect::twiml(reply, &app.code_url),
+        dialect::twiml(&answer.reply, &url),
     )
         .into_response()
 }
@@ -40,10 +69,8 @@ pub async fn incoming(State(app): State<AppState>, Webhook(form): Webhook) -> Re
     };
     Span::current().record("call_sid", sid.as_str());
     let dialed = form.get("To").and_then(|to| PhoneNumber::parse(to).ok());
-    respond(
-        &app,
-        &answer_incoming(&app, &sid, dialed.as_ref(), from).await,
-    )
+    let answer = answer_incoming(&app, &sid, dialed.as_ref(), from).await;
+    respond(&app, &sid, answer)
 }
 
 async fn answer_incoming(
@@ -51,8 +78,9 @@ async fn answer_incoming(
     sid: &CallSid,
     dialed: Option<&PhoneNumber>,
     from: &str,
-) -> Reply {
-    let (conference, participant) = match call::admit(&app.directory, dialed, from) {
+) -> Answer {
+    let roster = app.roster.current();
+    let (conference, participant) = match call::admit(roster.directory(), dialed, from) {
         Ok(found) => found,
         Err(refusal) => {
             info!(
@@ -60,185 +88,319 @@ async fn answer_incoming(
                 reason = refusal.as_str(),
                 "call refused, no code sent"
             );
-            return Reply::refuse(refusal);
+            return Answer::done(Reply::refuse(refusal));
         }
     };
     let span = Span::current();
     span.record("conference", conference.name());
     span.record("caller", participant.phone.masked());
-    match app.calls.load(sid).await {
-        Ok(None) => {}
-        Ok(Some(state)) => {
+    let number = roster.number_key(&participant.phone);
+    let mut token = CallToken {
+        fingerprint: roster.fingerprint(conference, participant),
+        seq: 1,
+        wrong: 0,
+        silences: 0,
+        resends: 0,
+        refreshed: false,
+        issued: u32::try_from(app.unix_now()).unwrap_or(u32::MAX),
+        receipt: Receipt::default(),
+    };
+    match app.store.get(&wrong_key(&number)).await {
+        Ok(wrong) if wrong >= app.limits.wrong_per_number => {
+            return end(Ending::TooManyChecks, "per-number wrong codes spent");
+        }
+        Ok(_) => {}
+        Err(e) => return fault(&e),
+    }
+    match app.store.advance(sid, 0, MARK_TTL).await {
+        Ok(true) => {}
+        Ok(false) => {
             // The carrier posted this call's first webhook again: never a second code.
             info!(
                 event = "call.repeated",
                 "incoming webhook repeated; code already sent"
             );
-            return Reply::ask(Prompt::StillWaiting, &state.conference);
+            return Answer {
+                reply: Reply::ask(Prompt::StillWaiting, conference.name()),
+                carry: Some(token),
+            };
         }
-        Err(e) => return fault(app, sid, &e.to_string()).await,
+        Err(e) => return fault(&e),
     }
-    let state = CallState::new(conference.name(), participant.phone.clone());
-    if let Err(e) = app.calls.save(sid, &state).await {
-        return fault(app, sid, &e.to_string()).await;
+    if let Some(ending) = spend_code_budget(app, &number).await {
+        return end(ending, "code budget spent");
     }
-    let sent = app.verifier.send(&participant.phone).await;
-    if let Err(e) = &sent {
-        warn!(event = "verify.send_failed", verifier = app.verifier.name(), error = %e);
-    }
-    match state.after_send(sent, Prompt::Welcome) {
-        Next::Ask(prompt) => {
-            info!(event = "call.code_sent", role = %participant.role, "code sent, asking for it");
-            Reply::ask(prompt, conference.name())
+    let sent = app.verifier.send(&participant.phone, None).await;
+    match sent {
+        Ok(receipt) => {
+            token.receipt = receipt;
+            info!(
+                event = "call.code_sent",
+                role = %participant.role,
+                "code sent, asking for it"
+            );
+            Answer {
+                reply: Reply::ask(Prompt::Welcome, conference.name()),
+                carry: Some(token),
+            }
         }
-        next => finish(app, sid, next, conference, participant).await,
+        Err(e) => {
+            warn!(event = "verify.send_failed", verifier = app.verifier.name(), error = %e);
+            match CallState::default().after_send(Err::<(), _>(e), Prompt::Welcome) {
+                Next::End(ending) => end(ending, "code could not be sent"),
+                _ => end(Ending::Unavailable, "code could not be sent"),
+            }
+        }
     }
 }
 
-/// `POST /voice/code`: what the caller typed at the prompt, or nothing.
+/// `POST /voice/code?s=STATE`: what the caller typed at the prompt, or nothing.
 #[instrument(
     name = "webhook",
     skip_all,
     fields(kind = "code", call_sid, conference, caller)
 )]
-pub async fn code(State(app): State<AppState>, Webhook(form): Webhook) -> Response {
+pub async fn code(
+    State(app): State<AppState>,
+    RawQuery(query): RawQuery,
+    Webhook(form): Webhook,
+) -> Response {
     let sid = match call_sid(&form) {
         Ok(sid) => sid,
         Err(e) => return e.into_response(),
     };
     Span::current().record("call_sid", sid.as_str());
-    let reply = answer_code(&app, &sid, Keypad::read(form.get("Digits"))).await;
-    respond(&app, &reply)
+    let state_text = query.as_deref().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "s")
+            .map(|(_, v)| v.into_owned())
+    });
+    let Some(state_text) = state_text else {
+        return WebhookError::BadParameter("the call state (s) is missing".into()).into_response();
+    };
+    let token = match app.sealer.open(&sid, &state_text, app.unix_now()) {
+        Ok(token) => token,
+        Err(e) => {
+            warn!(event = "webhook.bad_state", error = %e, "call state refused");
+            return WebhookError::BadParameter(e.to_string()).into_response();
+        }
+    };
+    match app.store.advance(&sid, token.seq, MARK_TTL).await {
+        Ok(true) => {}
+        Ok(false) => {
+            warn!(
+                event = "webhook.stale_state",
+                seq = token.seq,
+                "call state already used: replayed or rolled back"
+            );
+            return (
+                StatusCode::CONFLICT,
+                "this call state was already used (replayed or rolled back)\n",
+            )
+                .into_response();
+        }
+        Err(e) => return respond(&app, &sid, fault(&e)),
+    }
+    let keypad = Keypad::read(form.get("Digits"));
+    let answer = answer_code(&app, token, keypad).await;
+    respond(&app, &sid, answer)
 }
 
-async fn answer_code(app: &AppState, sid: &CallSid, keypad: Keypad) -> Reply {
-    let mut state = match app.calls.load(sid).await {
-        Ok(Some(state)) => state,
-        Ok(None) => {
-            info!(
-                event = "call.ended",
-                reason = Ending::UnknownCall.as_str(),
-                "no state for this call"
-            );
-            return Reply::end(Ending::UnknownCall);
-        }
-        Err(e) => return fault(app, sid, &e.to_string()).await,
+async fn answer_code(app: &AppState, token: CallToken, keypad: Keypad) -> Answer {
+    let roster = app.roster.current();
+    let Some((conference, participant)) = roster.find(&token.fingerprint) else {
+        return end(Ending::NoLongerListed, "caller no longer listed");
     };
     let span = Span::current();
-    span.record("conference", state.conference.as_str());
-    span.record("caller", state.caller.masked());
-    let Some((conference, participant)) = lookup(app, &state.conference, &state.caller) else {
-        forget(app, sid).await;
-        info!(
-            event = "call.ended",
-            reason = Ending::NoLongerListed.as_str(),
-            "caller no longer listed"
-        );
-        return Reply::end(Ending::NoLongerListed);
+    span.record("conference", conference.name());
+    span.record("caller", participant.phone.masked());
+    let mut flow = Flow {
+        app,
+        roster: &roster,
+        conference,
+        participant,
+        number: roster.number_key(&participant.phone),
+        fingerprint: token.fingerprint,
+        seq: token.seq,
+        issued: token.issued,
+        receipt: token.receipt,
+        state: CallState {
+            wrong: token.wrong,
+            silences: token.silences,
+            resends: token.resends,
+            refreshed: token.refreshed,
+        },
     };
-    let mut next = state.on_keypad(keypad);
-    loop {
-        next = match next {
-            Next::Check(code) => {
-                let checked = app.verifier.check(&state.caller, &code).await;
-                match &checked {
-                    Err(e) => {
-                        warn!(event = "verify.check_failed", verifier = app.verifier.name(), error = %e)
+    flow.run(keypad).await
+}
+
+/// One code webhook's work: the state machine's steps and the verifier and store calls
+/// they ask for.
+struct Flow<'a> {
+    app: &'a AppState,
+    roster: &'a Roster,
+    conference: &'a Conference,
+    participant: &'a Participant,
+    number: String,
+    fingerprint: Fingerprint,
+    seq: u8,
+    issued: u32,
+    receipt: Receipt,
+    state: CallState,
+}
+
+impl Flow<'_> {
+    async fn run(&mut self, keypad: Keypad) -> Answer {
+        let limits = self.app.limits.per_call;
+        let wrong_before = self.state.wrong;
+        let mut next = self.state.on_keypad(keypad, &limits);
+        loop {
+            next = match next {
+                Next::Check(code) => {
+                    let checked = self
+                        .app
+                        .verifier
+                        .check(&self.participant.phone, &code, Some(&self.receipt))
+                        .await;
+                    if let Err(e) = &checked {
+                        warn!(event = "verify.check_failed", verifier = self.app.verifier.name(), error = %e);
                     }
-                    Ok(outcome) => tracing::debug!(event = "verify.checked", ?outcome),
+                    self.state.after_check(checked, &limits)
                 }
-                state.after_check(checked)
-            }
-            Next::Send(prompt) => {
-                let sent = app.verifier.send(&state.caller).await;
-                if let Err(e) = &sent {
-                    warn!(event = "verify.send_failed", verifier = app.verifier.name(), error = %e);
-                } else {
-                    info!(event = "call.code_sent", reason = ?prompt, "code sent again");
+                Next::Send(prompt) => match spend_code_budget(self.app, &self.number).await {
+                    Some(ending) => Next::End(ending),
+                    None => {
+                        let sent = self
+                            .app
+                            .verifier
+                            .send(&self.participant.phone, Some(&self.receipt))
+                            .await;
+                        match &sent {
+                            Ok(receipt) => {
+                                self.receipt = receipt.clone();
+                                info!(event = "call.code_sent", reason = ?prompt, "code sent again");
+                            }
+                            Err(e) => {
+                                warn!(event = "verify.send_failed", verifier = self.app.verifier.name(), error = %e);
+                            }
+                        }
+                        self.state.after_send(sent, prompt)
+                    }
+                },
+                other => break self.finish(other, wrong_before).await,
+            };
+        }
+    }
+
+    /// The last step: count a wrong try against the number, then ask, join or end.
+    async fn finish(&mut self, mut next: Next, wrong_before: u8) -> Answer {
+        if self.state.wrong > wrong_before {
+            info!(
+                event = "call.wrong_code",
+                wrong = self.state.wrong,
+                "wrong code"
+            );
+            match self.app.store.incr(&wrong_key(&self.number), HOUR).await {
+                Ok(count) if count >= self.app.limits.wrong_per_number => {
+                    if matches!(next, Next::Ask(_)) {
+                        next = Next::End(Ending::TooManyChecks);
+                    }
                 }
-                state.after_send(sent, prompt)
+                Ok(_) => {}
+                Err(e) => return fault(&e),
             }
+        }
+        match next {
             Next::Ask(prompt) => {
-                if matches!(prompt, Prompt::WrongCode | Prompt::NoMoreResends) {
-                    info!(
-                        event = "call.wrong_code",
-                        wrong = state.wrong,
-                        "wrong code, asking again"
-                    );
-                } else if prompt == Prompt::NoInput {
+                if prompt == Prompt::NoInput {
                     info!(
                         event = "call.no_input",
-                        silences = state.silences,
+                        silences = self.state.silences,
                         "no input, asking again"
                     );
                 }
-                if let Err(e) = app.calls.save(sid, &state).await {
-                    return fault(app, sid, &e.to_string()).await;
+                Answer {
+                    reply: Reply::ask(prompt, self.conference.name()),
+                    carry: Some(CallToken {
+                        fingerprint: self.fingerprint,
+                        seq: self.seq.saturating_add(1),
+                        wrong: self.state.wrong,
+                        silences: self.state.silences,
+                        resends: self.state.resends,
+                        refreshed: self.state.refreshed,
+                        issued: self.issued,
+                        receipt: self.receipt.clone(),
+                    }),
                 }
-                return Reply::ask(prompt, conference.name());
             }
-            next => return finish(app, sid, next, conference, participant).await,
-        };
+            Next::Join => {
+                info!(
+                    event = "call.joined",
+                    role = %self.participant.role,
+                    "code approved, joining"
+                );
+                let _ = self.roster;
+                Answer::done(Reply::join(self.participant, self.conference))
+            }
+            Next::End(ending) => end(ending, "call ended without joining"),
+            other => {
+                // Unreachable by the state machine's construction; answer safely all the same.
+                warn!(event = "call.ended", reason = "internal", next = ?other, "unexpected step");
+                Answer::done(Reply::end(Ending::Fault))
+            }
+        }
     }
 }
 
-/// Ends a call: joined, or goodbye. Its state is forgotten either way.
-async fn finish(
-    app: &AppState,
-    sid: &CallSid,
-    next: Next,
-    conference: &Conference,
-    participant: &Participant,
-) -> Reply {
-    forget(app, sid).await;
-    match next {
-        Next::Join => {
-            info!(event = "call.joined", role = %participant.role, "code approved, joining");
-            Reply::join(participant, conference)
-        }
-        Next::End(ending) => {
-            info!(
-                event = "call.ended",
-                reason = ending.as_str(),
-                "call ended without joining"
+fn wrong_key(number: &str) -> String {
+    format!("wrong:{number}")
+}
+
+/// Counts a code against the server's per-minute budget and the number's hourly one; the
+/// ending to give when either is spent.
+async fn spend_code_budget(app: &AppState, number: &str) -> Option<Ending> {
+    let minute = app.unix_now() / 60;
+    match app
+        .store
+        .incr(&format!("codes:minute:{minute}"), MINUTE * 2)
+        .await
+    {
+        Ok(count) if count > app.limits.codes_per_minute => {
+            warn!(
+                event = "limit.code_budget",
+                "server-wide code budget for this minute spent"
             );
-            Reply::end(ending)
+            return Some(Ending::Busy);
         }
-        other => {
-            // Unreachable by the state machine's construction; answer safely all the same.
-            warn!(event = "call.ended", reason = "internal", next = ?other, "unexpected step");
-            Reply::end(Ending::Fault)
+        Ok(_) => {}
+        Err(e) => {
+            warn!(event = "store.failed", error = %e, "store unavailable");
+            return Some(Ending::Fault);
+        }
+    }
+    match app.store.incr(&format!("codes:{number}"), HOUR).await {
+        Ok(count) if count > app.limits.codes_per_number => {
+            info!(
+                event = "limit.codes_per_number",
+                "codes for this number this hour spent"
+            );
+            Some(Ending::TooManySends)
+        }
+        Ok(_) => None,
+        Err(e) => {
+            warn!(event = "store.failed", error = %e, "store unavailable");
+            Some(Ending::Fault)
         }
     }
 }
 
-/// A store failure: apologise and end the call.
-async fn fault(app: &AppState, sid: &CallSid, error: &str) -> Reply {
-    warn!(event = "store.failed", error, "call state unavailable");
-    forget(app, sid).await;
-    info!(
-        event = "call.ended",
-        reason = Ending::Fault.as_str(),
-        "call ended on a fault"
-    );
-    Reply::end(Ending::Fault)
+fn end(ending: Ending, message: &str) -> Answer {
+    info!(event = "call.ended", reason = ending.as_str(), "{message}");
+    Answer::done(Reply::end(ending))
 }
 
-async fn forget(app: &AppState, sid: &CallSid) {
-    if let Err(e) = app.calls.remove(sid).await {
-        warn!(event = "store.failed", error = %e, "could not forget a finished call");
-    }
-}
-
-fn lookup<'d>(
-    app: &'d AppState,
-    conference: &str,
-    caller: &PhoneNumber,
-) -> Option<(&'d Conference, &'d Participant)> {
-    let conference = app
-        .directory
-        .conferences()
-        .iter()
-        .find(|c| c.name() == conference)?;
-    Some((conference, conference.participant(caller)?))
+/// A store failure: apologise and end the call (fail closed).
+fn fault(error: &StoreError) -> Answer {
+    warn!(event = "store.failed", error = %error, "store unavailable");
+    end(Ending::Fault, "call ended on a fault")
 }

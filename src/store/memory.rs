@@ -1,84 +1,93 @@
-//! The default store: a concurrent map in this process, entries expiring after a call's
-//! longest plausible life.
+//! The default store: concurrent maps in this process, entries expiring on their own.
 
 use crate::BoxFuture;
-use crate::call::CallState;
 use crate::clock::Clock;
 use crate::domain::CallSid;
-use crate::store::{CallStore, StoreError};
+use crate::store::{Store, StoreError};
 use dashmap::DashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Call states in memory, each kept for `ttl` after its last save.
+/// Call marks and counters in memory.
 #[derive(Debug)]
 pub struct MemoryStore {
-    calls: DashMap<CallSid, (Instant, CallState)>,
+    marks: DashMap<CallSid, (Instant, u8)>,
+    counters: DashMap<String, (Instant, u64)>,
     clock: Arc<dyn Clock>,
-    ttl: Duration,
 }
 
 impl MemoryStore {
-    /// How long a call's state is kept after its last webhook by default.
-    pub const DEFAULT_TTL: Duration = Duration::from_secs(60 * 60);
-
     /// An empty store.
-    pub fn new(clock: Arc<dyn Clock>, ttl: Duration) -> Self {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
-            calls: DashMap::new(),
+            marks: DashMap::new(),
+            counters: DashMap::new(),
             clock,
-            ttl,
         }
     }
 
     /// Drops expired entries; called now and then so memory stays bounded.
     pub fn sweep(&self) {
         let now = self.clock.now();
-        self.calls.retain(|_, (expires, _)| *expires > now);
+        self.marks.retain(|_, (expires, _)| *expires > now);
+        self.counters.retain(|_, (expires, _)| *expires > now);
     }
 
-    /// Number of calls held.
+    /// Entries held (marks and counters).
     pub fn len(&self) -> usize {
-        self.calls.len()
+        self.marks.len() + self.counters.len()
     }
 
-    /// Whether no call is held.
+    /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.calls.is_empty()
+        self.len() == 0
     }
 }
 
-impl CallStore for MemoryStore {
-    fn load<'a>(
+impl Store for MemoryStore {
+    fn advance<'a>(
         &'a self,
         sid: &'a CallSid,
-    ) -> BoxFuture<'a, Result<Option<CallState>, StoreError>> {
+        seq: u8,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let now = self.clock.now();
+            let mut entry = self.marks.entry(sid.clone()).or_insert((now, 0));
+            let (expires, mark) = *entry;
+            let mark = if expires > now { mark } else { 0 };
+            if seq < mark {
+                return Ok(false);
+            }
+            *entry = (now + ttl, seq.saturating_add(1));
+            Ok(true)
+        })
+    }
+
+    fn incr<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let now = self.clock.now();
+            let mut entry = self.counters.entry(key.to_owned()).or_insert((now, 0));
+            if entry.0 <= now {
+                *entry = (now + window, 0);
+            }
+            entry.1 += 1;
+            Ok(entry.1)
+        })
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(async move {
             let now = self.clock.now();
             Ok(self
-                .calls
-                .get(sid)
-                .filter(|entry| entry.0 > now)
-                .map(|entry| entry.1.clone()))
-        })
-    }
-
-    fn save<'a>(
-        &'a self,
-        sid: &'a CallSid,
-        state: &'a CallState,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let expires = self.clock.now() + self.ttl;
-            self.calls.insert(sid.clone(), (expires, state.clone()));
-            Ok(())
-        })
-    }
-
-    fn remove<'a>(&'a self, sid: &'a CallSid) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            self.calls.remove(sid);
-            Ok(())
+                .counters
+                .get(key)
+                .filter(|e| e.0 > now)
+                .map_or(0, |e| e.1))
         })
     }
 }
@@ -87,32 +96,60 @@ impl CallStore for MemoryStore {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::domain::PhoneNumber;
 
-    fn state() -> CallState {
-        CallState::new("Weekly sync", PhoneNumber::parse("+15551230001").unwrap())
-    }
-
-    #[tokio::test]
-    async fn saved_state_loads_until_it_expires() {
+    fn store() -> (MemoryStore, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::default());
-        let store = MemoryStore::new(clock.clone(), Duration::from_secs(60));
-        let sid = CallSid::parse("CA1").unwrap();
-        assert_eq!(store.load(&sid).await, Ok(None));
-        store.save(&sid, &state()).await.unwrap();
-        assert_eq!(store.load(&sid).await, Ok(Some(state())));
-        clock.advance(Duration::from_secs(60));
-        assert_eq!(store.load(&sid).await, Ok(None));
-        store.sweep();
-        assert!(store.is_empty());
+        (MemoryStore::new(clock.clone()), clock)
     }
 
     #[tokio::test]
-    async fn removed_state_is_gone() {
-        let store = MemoryStore::new(Arc::new(ManualClock::default()), Duration::from_secs(60));
+    async fn each_step_is_accepted_once_and_never_after_a_later_one() {
+        let (s, _) = store();
         let sid = CallSid::parse("CA1").unwrap();
-        store.save(&sid, &state()).await.unwrap();
-        store.remove(&sid).await.unwrap();
-        assert_eq!(store.load(&sid).await, Ok(None));
+        let ttl = Duration::from_secs(60);
+        assert_eq!(s.advance(&sid, 0, ttl).await, Ok(true));
+        assert_eq!(s.advance(&sid, 0, ttl).await, Ok(false), "replayed");
+        assert_eq!(s.advance(&sid, 1, ttl).await, Ok(true));
+        assert_eq!(
+            s.advance(&sid, 3, ttl).await,
+            Ok(true),
+            "a skipped step is fine"
+        );
+        assert_eq!(s.advance(&sid, 2, ttl).await, Ok(false), "rolled back");
+        let other = CallSid::parse("CA2").unwrap();
+        assert_eq!(s.advance(&other, 2, ttl).await, Ok(true));
+    }
+
+    #[tokio::test]
+    async fn marks_expire() {
+        let (s, clock) = store();
+        let sid = CallSid::parse("CA1").unwrap();
+        s.advance(&sid, 5, Duration::from_secs(60)).await.unwrap();
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(s.advance(&sid, 1, Duration::from_secs(60)).await, Ok(true));
+    }
+
+    #[tokio::test]
+    async fn counters_count_within_their_window() {
+        let (s, clock) = store();
+        let w = Duration::from_secs(60);
+        assert_eq!(s.get("k").await, Ok(0));
+        assert_eq!(s.incr("k", w).await, Ok(1));
+        assert_eq!(s.incr("k", w).await, Ok(2));
+        assert_eq!(s.get("k").await, Ok(2));
+        clock.advance(Duration::from_secs(59));
+        assert_eq!(
+            s.incr("k", w).await,
+            Ok(3),
+            "the window runs from the first increment"
+        );
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(s.get("k").await, Ok(0));
+        assert_eq!(s.incr("k", w).await, Ok(1));
+        s.sweep();
+        assert_eq!(s.len(), 1);
+        clock.advance(Duration::from_secs(61));
+        s.sweep();
+        assert!(s.is_empty());
     }
 }

@@ -1,10 +1,12 @@
-//! Where a call's state lives between webhooks: in memory now, a shared store later.
+//! What must be shared between webhooks and instances beyond the call's own signed state:
+//! each call's high-water mark (so that an old state cannot be replayed) and counters with
+//! a time window (tries and codes per number, the global code budget). In memory by default.
 
 pub mod memory;
 
 use crate::BoxFuture;
-use crate::call::CallState;
 use crate::domain::CallSid;
+use std::time::Duration;
 
 pub use memory::MemoryStore;
 
@@ -16,17 +18,23 @@ pub enum StoreError {
     Unavailable(String),
 }
 
-/// Keeps each live call's state, keyed by its `CallSid`, for a bounded time.
-pub trait CallStore: Send + Sync + 'static {
-    /// The state saved for `sid`, if any and not expired.
-    fn load<'a>(&'a self, sid: &'a CallSid)
-    -> BoxFuture<'a, Result<Option<CallState>, StoreError>>;
-    /// Saves the state for `sid`, replacing what was there.
-    fn save<'a>(
+/// Shared state with expiry.
+pub trait Store: Send + Sync + 'static {
+    /// Accepts step `seq` of call `sid` once: true when no later or equal step was accepted
+    /// before (then the mark moves past `seq`), false for a stale or replayed state. The mark
+    /// is kept for `ttl`.
+    fn advance<'a>(
         &'a self,
         sid: &'a CallSid,
-        state: &'a CallState,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Forgets `sid` (the call ended).
-    fn remove<'a>(&'a self, sid: &'a CallSid) -> BoxFuture<'a, Result<(), StoreError>>;
+        seq: u8,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Adds one to the counter `key`, which lives for `window` from its first increment, and
+    /// returns the new count.
+    fn incr<'a>(&'a self, key: &'a str, window: Duration)
+    -> BoxFuture<'a, Result<u64, StoreError>>;
+
+    /// The counter `key` now (0 when absent or expired).
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>>;
 }

@@ -42,15 +42,48 @@ pub enum VerifyError {
     Unavailable(String),
 }
 
+/// What a verifier hands back for a sent code, carried by the call (in its signed state) to
+/// the check: lets a verifier without shared storage recognise its own code after a restart
+/// or on another instance. Opaque, at most [`Receipt::MAX_LEN`] bytes; empty when unused.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Receipt(Vec<u8>);
+
+impl Receipt {
+    /// The longest receipt a call can carry.
+    pub const MAX_LEN: usize = 32;
+
+    /// A receipt of these bytes, or `None` when too long.
+    pub fn new(bytes: Vec<u8>) -> Option<Self> {
+        (bytes.len() <= Self::MAX_LEN).then_some(Self(bytes))
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Receipt({} bytes)", self.0.len())
+    }
+}
+
 /// Sends one-time codes to a phone and checks what the caller typed.
 pub trait Verifier: Send + Sync + 'static {
-    /// Sends a code to `to`, or the same code again while one is pending.
-    fn send<'a>(&'a self, to: &'a PhoneNumber) -> BoxFuture<'a, Result<(), VerifyError>>;
-    /// Checks `code` against the code pending for `to`.
+    /// Sends a code to `to`, or the same code again while one is pending (`previous` is the
+    /// receipt of this call's last send, if any).
+    fn send<'a>(
+        &'a self,
+        to: &'a PhoneNumber,
+        previous: Option<&'a Receipt>,
+    ) -> BoxFuture<'a, Result<Receipt, VerifyError>>;
+    /// Checks `code` against the code pending for `to` (sent with `receipt`).
     fn check<'a>(
         &'a self,
         to: &'a PhoneNumber,
         code: &'a Code,
+        receipt: Option<&'a Receipt>,
     ) -> BoxFuture<'a, Result<CheckOutcome, VerifyError>>;
     /// A short name for logs.
     fn name(&self) -> &'static str;

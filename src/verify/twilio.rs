@@ -12,7 +12,7 @@
 
 use crate::BoxFuture;
 use crate::domain::{Code, PhoneNumber};
-use crate::verify::{CheckOutcome, Verifier, VerifyError};
+use crate::verify::{CheckOutcome, Receipt, Verifier, VerifyError};
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -456,15 +456,24 @@ impl TwilioVerify {
     }
 }
 
+/// Twilio keeps the pending verification itself: no receipt is needed to find it again.
 impl Verifier for TwilioVerify {
-    fn send<'a>(&'a self, to: &'a PhoneNumber) -> BoxFuture<'a, Result<(), VerifyError>> {
-        Box::pin(async move { Ok(self.create_verification(to).await?) })
+    fn send<'a>(
+        &'a self,
+        to: &'a PhoneNumber,
+        _previous: Option<&'a Receipt>,
+    ) -> BoxFuture<'a, Result<Receipt, VerifyError>> {
+        Box::pin(async move {
+            self.create_verification(to).await?;
+            Ok(Receipt::default())
+        })
     }
 
     fn check<'a>(
         &'a self,
         to: &'a PhoneNumber,
         code: &'a Code,
+        _receipt: Option<&'a Receipt>,
     ) -> BoxFuture<'a, Result<CheckOutcome, VerifyError>> {
         Box::pin(async move { Ok(self.check_verification(to, code).await?) })
     }

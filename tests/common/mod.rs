@@ -61,6 +61,14 @@ pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub const AUTH_TOKEN: &str = "test-auth-token-0123456789";
 pub const SERVICE_SID: &str = "VA0123456789abcdef0123456789abcdef";
 
+/// The server secret the in-process apps share.
+pub const SECRET: &str = "bridgekeeper-test-secret-0123456789";
+
+/// The test secret.
+pub fn secret() -> bridgekeeper::secret::ServerSecret {
+    bridgekeeper::secret::ServerSecret::from_text(SECRET).unwrap()
+}
+
 /// A running app.
 pub struct TestApp {
     pub base: Url,
@@ -90,15 +98,21 @@ impl TestApp {
 
     /// Starts the app with these participants.
     pub async fn spawn_with(toml: &str) -> Self {
+        Self::spawn_configured(toml, |_| {}).await
+    }
+
+    /// Starts the app with these participants and settings changed by `configure`.
+    pub async fn spawn_configured(toml: &str, configure: impl FnOnce(&mut Settings)) -> Self {
         let file = participants_file(toml);
-        let settings = Settings::development(file.path().to_path_buf());
+        let mut settings = Settings::development(file.path().to_path_buf(), secret());
+        configure(&mut settings);
         Self::start(settings, file, None).await
     }
 
     /// Starts the app in Twilio mode against a fake Verify server, with a client timeout.
     pub async fn spawn_twilio(verify_base: &Url, timeout: std::time::Duration) -> Self {
         let file = participants_file(PARTICIPANTS);
-        let mut settings = Settings::development(file.path().to_path_buf());
+        let mut settings = Settings::development(file.path().to_path_buf(), secret());
         settings.mode = Mode::Twilio(TwilioSettings {
             account_sid: ACCOUNT_SID.into(),
             auth_token: AUTH_TOKEN.to_owned().into(),
@@ -311,6 +325,6 @@ pub fn sid() -> String {
 /// Logs go to the test output only when TEST_LOG is set.
 pub fn init_test_log() {
     if std::env::var_os("TEST_LOG").is_some() {
-        bridgekeeper::telemetry::init();
+        bridgekeeper::telemetry::init(Default::default());
     }
 }

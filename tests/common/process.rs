@@ -29,9 +29,15 @@ pub fn command() -> Command {
         "BRIDGEKEEPER_PUBLIC_URL",
         "BRIDGEKEEPER_SERVER",
         "RUST_LOG",
+        "BRIDGEKEEPER_SECRET",
     ] {
         cmd.env_remove(var);
     }
+    // Servers started by one test binary share a generated secret, outside the repository.
+    cmd.env(
+        "BRIDGEKEEPER_SECRET_FILE",
+        std::env::temp_dir().join(format!("bridgekeeper-test-secret-{}", std::process::id())),
+    );
     cmd.env("NO_COLOR", "1");
     cmd
 }

@@ -1,0 +1,270 @@
+//! The call's state between webhooks, carried in the URLs the server puts in its own TwiML,
+//! signed so that it cannot be forged, moved to another call or edited. See
+//! `docs/design.md` for the format and why.
+//!
+//! Layout (then base64url without padding):
+//! `version u8 | fingerprint [u8; 12] | seq u8 | wrong u8 | silences u8 | resends u8 |
+//!  flags u8 | issued u32 (unix seconds) | receipt length u8 | receipt | tag [u8; 16]`,
+//! where `tag` is HMAC-SHA256(state key, "bridgekeeper call state" 0 CallSid 0 payload)
+//! truncated to 128 bits.
+
+use crate::domain::CallSid;
+use crate::secret::hmac;
+use crate::verify::Receipt;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use subtle::ConstantTimeEq;
+
+/// The format version; a token of another version is refused.
+pub const VERSION: u8 = 1;
+/// The longest a call may keep using one token: far beyond any call's prompts.
+pub const MAX_AGE_SECS: u64 = 2 * 60 * 60;
+/// Clock skew tolerated between instances for a token "from the future".
+pub const MAX_SKEW_SECS: u64 = 5 * 60;
+/// Longest token text accepted before any work is done.
+pub const MAX_TEXT_LEN: usize = 256;
+
+const TAG_LEN: usize = 16;
+const FIXED_LEN: usize = 1 + 12 + 5 + 4 + 1;
+
+/// Identifies the caller and conference without carrying the phone number: an HMAC over the
+/// conference name and the caller's E.164 number.
+pub type Fingerprint = [u8; 12];
+
+/// What a call carries from one webhook to the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallToken {
+    /// Which listed caller in which conference.
+    pub fingerprint: Fingerprint,
+    /// How many steps the call has taken; only ever grows.
+    pub seq: u8,
+    /// Wrong codes so far on this call.
+    pub wrong: u8,
+    /// Silent prompts so far.
+    pub silences: u8,
+    /// Codes sent again at the caller's request.
+    pub resends: u8,
+    /// Whether a fresh code was already sent because the first one expired.
+    pub refreshed: bool,
+    /// Unix seconds when the call's first webhook was answered.
+    pub issued: u32,
+    /// The verifier's receipt for the code sent.
+    pub receipt: Receipt,
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not base64url, too short or too long.
+    #[error("the call state is malformed")]
+    Malformed,
+    /// Another format version.
+    #[error("the call state has an unknown version")]
+    Version,
+    /// The tag does not match: forged, edited, or made for another call.
+    #[error("the call state is not signed for this call")]
+    BadSignature,
+    /// Older than [`MAX_AGE_SECS`] or from the future.
+    #[error("the call state has expired")]
+    Expired,
+}
+
+/// Seals and opens call tokens under one key.
+#[derive(Clone)]
+pub struct Sealer {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer([redacted])")
+    }
+}
+
+impl Sealer {
+    /// A sealer with a key derived from the server secret.
+    pub fn new(key: [u8; 32]) -> Self {
+        Self { key }
+    }
+
+    fn tag(&self, sid: &CallSid, payload: &[u8]) -> [u8; TAG_LEN] {
+        let mut data = Vec::with_capacity(32 + sid.as_str().len() + payload.len());
+        data.extend_from_slice(b"bridgekeeper call state\0");
+        data.extend_from_slice(sid.as_str().as_bytes());
+        data.push(0);
+        data.extend_from_slice(payload);
+        let full = hmac(&self.key, &data);
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(&full[..TAG_LEN]);
+        tag
+    }
+
+    /// The token text for `token` on the call `sid`.
+    pub fn seal(&self, sid: &CallSid, token: &CallToken) -> String {
+        let receipt = token.receipt.as_bytes();
+        let mut bytes = Vec::with_capacity(FIXED_LEN + receipt.len() + TAG_LEN);
+        bytes.push(VERSION);
+        bytes.extend_from_slice(&token.fingerprint);
+        bytes.extend_from_slice(&[
+            token.seq,
+            token.wrong,
+            token.silences,
+            token.resends,
+            u8::from(token.refreshed),
+        ]);
+        bytes.extend_from_slice(&token.issued.to_be_bytes());
+        // Receipts are at most 32 bytes by construction.
+        bytes.push(receipt.len() as u8);
+        bytes.extend_from_slice(receipt);
+        let tag = self.tag(sid, &bytes);
+        bytes.extend_from_slice(&tag);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Reads a token for the call `sid`, checking its signature and age (`now` in unix
+    /// seconds). Nothing in it is trusted before the signature is checked.
+    pub fn open(&self, sid: &CallSid, text: &str, now: u64) -> Result<CallToken, TokenError> {
+        if text.len() > MAX_TEXT_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let bytes = URL_SAFE_NO_PAD
+            .decode(text.trim())
+            .map_err(|_| TokenError::Malformed)?;
+        if bytes.len() < FIXED_LEN + TAG_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let (payload, tag) = bytes.split_at(bytes.len() - TAG_LEN);
+        if !bool::from(self.tag(sid, payload).ct_eq(tag)) {
+            return Err(TokenError::BadSignature);
+        }
+        if payload[0] != VERSION {
+            return Err(TokenError::Version);
+        }
+        let receipt_len = usize::from(payload[FIXED_LEN - 1]);
+        if payload.len() != FIXED_LEN + receipt_len {
+            return Err(TokenError::Malformed);
+        }
+        let mut fingerprint = [0u8; 12];
+        fingerprint.copy_from_slice(&payload[1..13]);
+        let issued = u32::from_be_bytes([payload[18], payload[19], payload[20], payload[21]]);
+        let age = now.checked_sub(u64::from(issued));
+        match age {
+            Some(age) if age > MAX_AGE_SECS => return Err(TokenError::Expired),
+            None if u64::from(issued) - now > MAX_SKEW_SECS => return Err(TokenError::Expired),
+            _ => {}
+        }
+        Ok(CallToken {
+            fingerprint,
+            seq: payload[13],
+            wrong: payload[14],
+            silences: payload[15],
+            resends: payload[16],
+            refreshed: payload[17] & 1 == 1,
+            issued,
+            receipt: Receipt::new(payload[FIXED_LEN..].to_vec()).ok_or(TokenError::Malformed)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn sealer() -> Sealer {
+        Sealer::new([42; 32])
+    }
+
+    fn sid(s: &str) -> CallSid {
+        CallSid::parse(s).unwrap()
+    }
+
+    fn token() -> CallToken {
+        CallToken {
+            fingerprint: [9; 12],
+            seq: 3,
+            wrong: 1,
+            silences: 2,
+            resends: 1,
+            refreshed: true,
+            issued: NOW as u32,
+            receipt: Receipt::new(vec![1, 2, 3]).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_sealed_token_opens_on_its_call() {
+        let text = sealer().seal(&sid("CA1"), &token());
+        assert!(text.len() < 80, "{} characters", text.len());
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_eq!(sealer().open(&sid("CA1"), &text, NOW + 60), Ok(token()));
+    }
+
+    #[test]
+    fn a_token_is_refused_on_another_call_or_under_another_key() {
+        let text = sealer().seal(&sid("CA1"), &token());
+        assert_eq!(
+            sealer().open(&sid("CA2"), &text, NOW),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(
+            Sealer::new([43; 32]).open(&sid("CA1"), &text, NOW),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn every_edited_byte_is_detected() {
+        let text = sealer().seal(&sid("CA1"), &token());
+        let bytes = URL_SAFE_NO_PAD.decode(&text).unwrap();
+        for i in 0..bytes.len() {
+            let mut edited = bytes.clone();
+            edited[i] ^= 1;
+            let edited = URL_SAFE_NO_PAD.encode(edited);
+            assert!(
+                sealer().open(&sid("CA1"), &edited, NOW).is_err(),
+                "byte {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn old_and_future_tokens_expire() {
+        let text = sealer().seal(&sid("CA1"), &token());
+        assert_eq!(
+            sealer().open(&sid("CA1"), &text, NOW + MAX_AGE_SECS + 1),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            sealer().open(&sid("CA1"), &text, NOW - MAX_SKEW_SECS - 1),
+            Err(TokenError::Expired)
+        );
+        assert!(sealer().open(&sid("CA1"), &text, NOW - 10).is_ok());
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        for text in ["", "!!!", "AAAA", &"A".repeat(300), "Zm9v"] {
+            assert!(sealer().open(&sid("CA1"), text, NOW).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn another_version_is_refused_even_when_signed() {
+        let s = sealer();
+        let text = s.seal(&sid("CA1"), &token());
+        let mut bytes = URL_SAFE_NO_PAD.decode(&text).unwrap();
+        let payload_len = bytes.len() - TAG_LEN;
+        bytes[0] = 2;
+        let tag = s.tag(&sid("CA1"), &bytes[..payload_len]);
+        bytes[payload_len..].copy_from_slice(&tag);
+        assert_eq!(
+            s.open(&sid("CA1"), &URL_SAFE_NO_PAD.encode(bytes), NOW),
+            Err(TokenError::Version)
+        );
+    }
+}
