@@ -185,7 +185,7 @@ pub struct Simulator {
     auth_token: Option<String>,
     script: VecDeque<String>,
     fallback: Fallback,
-    print: Box<dyn FnMut(&str) + Send>,
+    print: Box<dyn FnMut(&str) + Send + Sync>,
 }
 
 impl fmt::Debug for Simulator {
@@ -266,7 +266,7 @@ impl Simulator {
     }
 
     /// Where each line of the transcript goes.
-    pub fn printer(mut self, print: impl FnMut(&str) + Send + 'static) -> Self {
+    pub fn printer(mut self, print: impl FnMut(&str) + Send + Sync + 'static) -> Self {
         self.print = Box::new(print);
         self
     }

@@ -336,3 +336,22 @@ mod signatures {
         assert_eq!(fake.requests().len(), before, "no check was made");
     }
 }
+
+#[tokio::test]
+async fn digits_that_cannot_be_a_code_are_never_forwarded_to_verify() {
+    let (fake, app) = setup().await;
+    let sid = sid();
+    let mut doc = app.incoming(&sid, ADA, WEEKLY_LINE).await;
+    for junk in ["12345a", "1234567"] {
+        doc = app.keys(&doc, &sid, Some(junk)).await;
+        assert!(said(&doc).contains("not right"), "{junk}: {}", said(&doc));
+    }
+    let checks = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/VerificationCheck"))
+        .count();
+    assert_eq!(checks, 0, "junk reached Verify");
+    let joined = app.keys(&doc, &sid, Some(CODE)).await;
+    assert!(find(&joined, "Conference").is_some());
+}

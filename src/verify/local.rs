@@ -234,9 +234,7 @@ impl LocalVerifier {
         if !self.pending.contains_key(to) {
             // Not known here (a restart, another instance): the call's receipt says which
             // code it was sent.
-            let recovered = self
-                .recover(to, receipt)
-                .ok_or(VerifyError::NotFound)?;
+            let recovered = self.recover(to, receipt).ok_or(VerifyError::NotFound)?;
             self.pending.entry(to.clone()).or_insert(recovered);
         }
         let Some(mut entry) = self.pending.get_mut(to) else {
