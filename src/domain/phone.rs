@@ -42,6 +42,14 @@ impl PhoneNumber {
             return Err(PhoneError::Empty);
         }
         // "00" is the international prefix in most of the world: read it as "+".
+        if let Some(bad) = trimmed
+            .chars()
+            .find(|c| !(c.is_ascii_digit() || " +-.()/".contains(*c)))
+        {
+            return Err(PhoneError::Unparseable(format!(
+                "unexpected character {bad:?}: use digits, spaces and + - . ( ) only"
+            )));
+        }
         let international = match trimmed.strip_prefix("00") {
             Some(rest) => format!("+{rest}"),
             None if trimmed.starts_with('+') => trimmed.to_owned(),
@@ -56,6 +64,18 @@ impl PhoneNumber {
             return Err(PhoneError::Unparseable(format!(
                 "{digits} digits; E.164 numbers have 7 to 15"
             )));
+        }
+        // The parser drops digits it takes for a national trunk prefix ("+57 (0) 300 …"),
+        // which can change the number; only a form that reads back as itself is accepted.
+        let again = phonenumber::parse(None, &e164)
+            .ok()
+            .map(|n| n.format().mode(phonenumber::Mode::E164).to_string());
+        if again.as_deref() != Some(e164.as_str()) {
+            return Err(PhoneError::Unparseable(
+                "ambiguous: the digits after the country code read as a trunk prefix; \
+                 write the number without it, e.g. +57 300 123 4567"
+                    .into(),
+            ));
         }
         Ok(Self(e164))
     }
@@ -136,6 +156,14 @@ mod tests {
             PhoneNumber::parse("+44 20 7946 0958").unwrap().as_e164(),
             "+442079460958"
         );
+        assert_eq!(
+            PhoneNumber::parse("+57 300 123 4567").unwrap().as_e164(),
+            "+573001234567"
+        );
+        assert_eq!(
+            PhoneNumber::parse("+1 202/555-0101").unwrap().as_e164(),
+            "+12025550101"
+        );
     }
 
     #[test]
@@ -146,7 +174,17 @@ mod tests {
             PhoneNumber::parse("555 123 0001"),
             Err(PhoneError::NoCountryCode)
         );
-        for raw in ["+1 call me", "+12", "+1234567890123456789", "+abc"] {
+        for raw in [
+            "+1 call me",
+            "+12",
+            "+1234567890123456789",
+            "+abc",
+            "+1 800 FLOWERS",
+            "+1*202*555*0101",
+            // The parser would drop the (0) as a trunk prefix and then change the number again.
+            "005705005707",
+            "+57 (0) 300 123 4567",
+        ] {
             assert!(
                 matches!(PhoneNumber::parse(raw), Err(PhoneError::Unparseable(_))),
                 "{raw}"

@@ -123,8 +123,10 @@ fn forbidden(path: &str, why: &str) -> Response {
 pub struct Form(Vec<(String, String)>);
 
 impl Form {
-    /// Decodes a form body whatever its declared content type.
-    fn decode(body: &[u8]) -> Result<Self, WebhookError> {
+    /// Decodes a form body whatever its declared content type: `&`-separated `name=value`
+    /// pairs (a pair without `=` has an empty value, empty pairs are skipped), `+` is a space,
+    /// `%XX` a byte, and every decoded name and value must be UTF-8.
+    pub fn decode(body: &[u8]) -> Result<Self, WebhookError> {
         body.split(|b| *b == b'&')
             .filter(|pair| !pair.is_empty())
             .map(|pair| {
@@ -135,6 +137,11 @@ impl Form {
             })
             .collect::<Result<_, _>>()
             .map(Form)
+    }
+
+    /// Every parameter, in the order sent (repeated names included).
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
     }
 
     /// The first value of a parameter.

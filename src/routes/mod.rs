@@ -11,7 +11,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 
-pub use form::WebhookError;
+pub use form::{Form, WebhookError};
 
 /// The largest request body accepted; Twilio's webhooks are a few KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
