@@ -3,7 +3,7 @@
 
 use crate::secret::ServerSecret;
 use clap::Args;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
@@ -75,6 +75,59 @@ pub struct ServeArgs {
     /// Log format: `text` for people, `json` for log shippers.
     #[arg(long, env = "BRIDGEKEEPER_LOG_FORMAT", default_value = "text")]
     pub log_format: crate::telemetry::LogFormat,
+
+    /// Shared store for several instances (redis://[:password@]host:port[/db]); unset: in
+    /// memory, for one instance.
+    #[arg(long, env = "BRIDGEKEEPER_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key, so that several lines or test runs can share one Redis.
+    #[arg(
+        long,
+        env = "BRIDGEKEEPER_REDIS_PREFIX",
+        default_value = "bridgekeeper:"
+    )]
+    pub redis_prefix: String,
+}
+
+/// Where shared state lives.
+#[derive(Clone)]
+pub enum StoreSettings {
+    /// In this process.
+    Memory,
+    /// In Redis.
+    Redis {
+        /// The URL, which may hold a password.
+        url: SecretString,
+        /// The key prefix.
+        prefix: String,
+    },
+}
+
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreSettings::Memory => f.write_str("Memory"),
+            StoreSettings::Redis { url, prefix } => f
+                .debug_struct("Redis")
+                .field("url", &redacted_url(url.expose_secret()))
+                .field("prefix", prefix)
+                .finish(),
+        }
+    }
+}
+
+/// A URL with any password replaced, for logs and errors.
+pub fn redacted_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("redacted"));
+            }
+            url.to_string()
+        }
+        Err(_) => "[unparseable URL]".into(),
+    }
 }
 
 /// Limits that hold across calls, counted in the store.
@@ -163,6 +216,8 @@ pub struct Settings {
     pub secret: SecretSource,
     /// Limits across calls.
     pub limits: ServerLimits,
+    /// Where shared state lives.
+    pub store: StoreSettings,
 }
 
 /// Why the settings cannot be used.
@@ -182,6 +237,9 @@ pub enum ConfigError {
     /// `TWILIO_VERIFY_BASE_URL` is not an http(s) URL.
     #[error("TWILIO_VERIFY_BASE_URL: {0}")]
     BadVerifyBaseUrl(String),
+    /// `BRIDGEKEEPER_REDIS_URL` is not a Redis URL.
+    #[error("BRIDGEKEEPER_REDIS_URL {0}")]
+    BadRedisUrl(String),
     /// `BRIDGEKEEPER_SECRET` is unusable.
     #[error(transparent)]
     Secret(#[from] crate::secret::SecretError),
@@ -267,6 +325,24 @@ impl Settings {
             codes_per_number: args.max_codes_per_number,
             codes_per_minute: args.max_codes_per_minute,
         };
+        let store = match args.redis_url.filter(|u| !u.trim().is_empty()) {
+            None => StoreSettings::Memory,
+            Some(url) => {
+                let parsed = Url::parse(url.trim()).map_err(|e| {
+                    ConfigError::BadRedisUrl(format!("{}: {e}", redacted_url(&url)))
+                })?;
+                if !matches!(parsed.scheme(), "redis" | "rediss" | "redis+unix" | "unix") {
+                    return Err(ConfigError::BadRedisUrl(format!(
+                        "{}: the scheme must be redis:// or rediss://",
+                        redacted_url(&url)
+                    )));
+                }
+                StoreSettings::Redis {
+                    url: SecretString::from(url.trim().to_owned()),
+                    prefix: args.redis_prefix,
+                }
+            }
+        };
         Ok(Self {
             listen: args.listen,
             participants: args.participants,
@@ -275,6 +351,7 @@ impl Settings {
             verify_timeout,
             secret,
             limits,
+            store,
         })
     }
 
@@ -289,6 +366,7 @@ impl Settings {
             verify_timeout: DEFAULT_VERIFY_TIMEOUT,
             secret: SecretSource::Given(secret),
             limits: ServerLimits::default(),
+            store: StoreSettings::Memory,
         }
     }
 }
@@ -444,6 +522,36 @@ mod tests {
             Settings::from_args_and_env(short, |_| None),
             Err(ConfigError::Secret(_))
         ));
+    }
+
+    #[test]
+    fn a_redis_url_selects_the_shared_store_and_its_password_never_shows() {
+        assert!(matches!(
+            settings(&[]).unwrap().store,
+            StoreSettings::Memory
+        ));
+        let args = Cli::parse_from([
+            "bk",
+            "--redis-url",
+            "redis://:hunter2-password@127.0.0.1:6379/2",
+            "--redis-prefix",
+            "line-a:",
+        ])
+        .serve;
+        let s = Settings::from_args_and_env(args, |_| None).unwrap();
+        let StoreSettings::Redis { prefix, .. } = &s.store else {
+            panic!("not Redis")
+        };
+        assert_eq!(prefix, "line-a:");
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("127.0.0.1:6379"), "{debug}");
+        let bad = Cli::parse_from(["bk", "--redis-url", "http://x:hunter2@h"]).serve;
+        let err = Settings::from_args_and_env(bad, |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("redis://"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod config;
 pub mod dialect;
 pub mod directory;
 pub mod domain;
+pub mod reload;
 pub mod roster;
 pub mod routes;
 pub mod secret;

@@ -2,13 +2,14 @@
 //! future the caller supplies completes.
 
 use crate::clock::Clock;
-use crate::config::{Mode, SecretSource, Settings};
+use crate::config::{Mode, SecretSource, Settings, StoreSettings, redacted_url};
 use crate::directory::Directory;
+use crate::reload::Reloader;
 use crate::roster::SharedRoster;
 use crate::routes;
 use crate::secret::ServerSecret;
 use crate::state::AppState;
-use crate::store::MemoryStore;
+use crate::store::{MemoryStore, RedisStore, Store};
 use crate::token::Sealer;
 use crate::verify::{
     LocalLimits, LocalVerifier, Outbox, TwilioVerify, TwilioVerifyConfig, Verifier,
@@ -17,10 +18,15 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use url::Url;
+
+/// How long connecting to Redis, and each Redis command, may take: a webhook must still
+/// answer well inside the carrier's 15 seconds when Redis is gone.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How often expired codes and call states are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -29,8 +35,10 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    local: Option<Arc<LocalVerifier>>,
-    store: Arc<MemoryStore>,
+    /// The in-memory store, swept now and then (None with a store that expires by itself).
+    memory: Option<Arc<MemoryStore>>,
+    /// The participants file, reloaded while serving.
+    participants: PathBuf,
 }
 
 impl Application {
@@ -58,35 +66,60 @@ impl Application {
             Some(url) => url,
             None => Url::parse(&format!("http://{addr}"))?,
         };
-        let store = Arc::new(MemoryStore::new(clock.clone()));
+        let memory = match &settings.store {
+            StoreSettings::Memory => Some(Arc::new(MemoryStore::new(clock.clone()))),
+            StoreSettings::Redis { .. } => None,
+        };
+        let store: Arc<dyn Store> = match (&settings.store, &memory) {
+            (_, Some(memory)) => memory.clone(),
+            (StoreSettings::Redis { url, prefix }, None) => {
+                let redis = RedisStore::connect(url.expose_secret(), prefix, REDIS_TIMEOUT)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot use Redis at {} (is it running? check BRIDGEKEEPER_REDIS_URL)",
+                            redacted_url(url.expose_secret())
+                        )
+                    })?;
+                tracing::info!(
+                    event = "store.connected",
+                    store = "redis",
+                    url = %redacted_url(url.expose_secret()),
+                    prefix = %prefix,
+                    "shared state in Redis"
+                );
+                Arc::new(redis)
+            }
+            (StoreSettings::Memory, None) => unreachable!("a memory store was made above"),
+        };
         let code_url = format!(
             "{}{}",
             public_url.as_str().trim_end_matches('/'),
             crate::dialect::CODE_PATH
         );
-        let (verifier, local, outbox, webhook_token): (Arc<dyn Verifier>, _, _, _) =
-            match settings.mode {
-                Mode::Development => {
-                    let outbox = Outbox::default();
-                    let local = Arc::new(LocalVerifier::new(
-                        secret.key("local verifier v1"),
-                        outbox.clone(),
-                        clock.clone(),
-                        LocalLimits::default(),
-                    ));
-                    (local.clone(), Some(local), Some(outbox), None)
-                }
-                Mode::Twilio(twilio) => {
-                    let client = TwilioVerify::new(TwilioVerifyConfig {
-                        base_url: twilio.verify_base_url,
-                        account_sid: twilio.account_sid,
-                        auth_token: twilio.auth_token.clone(),
-                        service_sid: twilio.verify_service_sid,
-                        timeout: settings.verify_timeout,
-                    })?;
-                    (Arc::new(client), None, None, Some(twilio.auth_token))
-                }
-            };
+        let (verifier, outbox, webhook_token): (Arc<dyn Verifier>, _, _) = match settings.mode {
+            Mode::Development => {
+                let outbox = Outbox::default();
+                let local = Arc::new(LocalVerifier::new(
+                    secret.key("local verifier v1"),
+                    store.clone(),
+                    outbox.clone(),
+                    clock.clone(),
+                    LocalLimits::default(),
+                ));
+                (local, Some(outbox), None)
+            }
+            Mode::Twilio(twilio) => {
+                let client = TwilioVerify::new(TwilioVerifyConfig {
+                    base_url: twilio.verify_base_url,
+                    account_sid: twilio.account_sid,
+                    auth_token: twilio.auth_token.clone(),
+                    service_sid: twilio.verify_service_sid,
+                    timeout: settings.verify_timeout,
+                })?;
+                (Arc::new(client), None, Some(twilio.auth_token))
+            }
+        };
         let state = AppState {
             roster: Arc::new(SharedRoster::new(directory, secret.key("roster v1"))),
             verifier,
@@ -102,8 +135,8 @@ impl Application {
         Ok(Self {
             listener,
             state,
-            local,
-            store,
+            memory,
+            participants: settings.participants,
         })
     }
 
@@ -123,6 +156,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let addr = self.listener.local_addr()?;
+        // Before the listening line, so that SIGHUP reloads from then on.
+        let reloader = Reloader::start(self.participants.clone(), self.state.roster.clone());
         let conferences = self.state.roster.current().directory().conferences().len();
         tracing::info!(
             event = "server.listening",
@@ -151,25 +186,23 @@ impl Application {
                 );
             }
         }
-        let sweeper = {
-            let local = self.local.clone();
-            let store = self.store.clone();
+        let sweeper = self.memory.clone().map(|memory| {
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(SWEEP_EVERY);
                 loop {
                     tick.tick().await;
-                    if let Some(local) = &local {
-                        local.sweep();
-                    }
-                    store.sweep();
+                    memory.sweep();
                 }
             })
-        };
+        });
         let app = routes::router(self.state);
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
-        sweeper.abort();
+        if let Some(sweeper) = sweeper {
+            sweeper.abort();
+        }
+        reloader.stop();
         tracing::info!(event = "server.stopped", "server stopped");
         served
     }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 pub struct MemoryStore {
     marks: DashMap<CallSid, (Instant, u8)>,
     counters: DashMap<String, (Instant, u64)>,
+    values: DashMap<String, (Instant, Vec<u8>)>,
     clock: Arc<dyn Clock>,
 }
 
@@ -22,6 +23,7 @@ impl MemoryStore {
         Self {
             marks: DashMap::new(),
             counters: DashMap::new(),
+            values: DashMap::new(),
             clock,
         }
     }
@@ -31,11 +33,12 @@ impl MemoryStore {
         let now = self.clock.now();
         self.marks.retain(|_, (expires, _)| *expires > now);
         self.counters.retain(|_, (expires, _)| *expires > now);
+        self.values.retain(|_, (expires, _)| *expires > now);
     }
 
-    /// Entries held (marks and counters).
+    /// Entries held (marks, counters and values).
     pub fn len(&self) -> usize {
-        self.marks.len() + self.counters.len()
+        self.marks.len() + self.counters.len() + self.values.len()
     }
 
     /// Whether nothing is held.
@@ -89,6 +92,62 @@ impl Store for MemoryStore {
                 .filter(|e| e.0 > now)
                 .map_or(0, |e| e.1))
         })
+    }
+
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let expires = self.clock.now() + ttl;
+            self.values
+                .insert(key.to_owned(), (expires, value.to_vec()));
+            Ok(())
+        })
+    }
+
+    fn fetch<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(async move {
+            let now = self.clock.now();
+            Ok(self
+                .values
+                .get(key)
+                .filter(|e| e.0 > now)
+                .map(|e| e.1.clone()))
+        })
+    }
+
+    fn claim<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let now = self.clock.now();
+            let mut entry = self
+                .values
+                .entry(key.to_owned())
+                .or_insert((now, Vec::new()));
+            if entry.0 > now {
+                return Ok(false);
+            }
+            *entry = (now + ttl, vec![1]);
+            Ok(true)
+        })
+    }
+
+    fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.values.remove(key);
+            self.counters.remove(key);
+            Ok(())
+        })
+    }
+
+    fn health(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn name(&self) -> &'static str {
+        "memory"
     }
 }
 

@@ -3,12 +3,14 @@
 //! a time window (tries and codes per number, the global code budget). In memory by default.
 
 pub mod memory;
+pub mod redis;
 
 use crate::BoxFuture;
 use crate::domain::CallSid;
 use std::time::Duration;
 
 pub use memory::MemoryStore;
+pub use redis::RedisStore;
 
 /// Why the store could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,4 +39,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// The counter `key` now (0 when absent or expired).
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>>;
+
+    /// Stores `value` under `key` for `ttl`, replacing what was there.
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The value under `key`, if any and not expired.
+    fn fetch<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
+
+    /// Takes `key` for `ttl` if nobody holds it: true for the first taker only.
+    fn claim<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Forgets `key` (a value or a counter).
+    fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Whether the store answers now.
+    fn health(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// A short name for logs and `/healthz`.
+    fn name(&self) -> &'static str;
 }

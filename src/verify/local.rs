@@ -1,30 +1,25 @@
-//! The built-in verifier for development: codes from the OS CSPRNG, kept only as a keyed
-//! hash, expiring, attempt-limited, "sent" to the log and the dev outbox.
+//! The built-in verifier for development: codes from the OS CSPRNG, never stored, expiring,
+//! attempt-limited, "sent" to the log and the dev outbox. Its state lives in the [`Store`],
+//! so that with a shared store (Redis) a code sent by one instance is accepted by another.
 //!
 //! A resend while a code is pending must send the same code (as Twilio Verify does), yet the
 //! code itself is never stored. So each verification keeps a random nonce from the OS CSPRNG;
-//! the code is HMAC-SHA256(key, nonce) reduced to six digits, recomputed on resend. The
-//! stored hash is a second HMAC over the code, compared in constant time on check. Without
-//! the key (derived from the server secret, never written anywhere by this module) neither
-//! the nonce nor the hash tells the code.
+//! the code is HMAC-SHA256(key, number, nonce) reduced to six digits, recomputed on resend
+//! and on check (compared in constant time). Without the key (derived from the server
+//! secret, never stored) nothing in the store tells the code.
 //!
 //! The receipt handed back for a send is the nonce and the time it was issued. The call
-//! carries it in its signed state, so that after a restart, or on another instance sharing
-//! the secret, the same code is still recognised until it expires.
+//! carries it in its signed state, so that after a restart with the in-memory store, or on
+//! another instance sharing the secret, the same code is still recognised until it expires.
 
 use crate::BoxFuture;
 use crate::clock::Clock;
 use crate::domain::{Code, PhoneNumber};
+use crate::secret::hmac;
+use crate::store::Store;
 use crate::verify::{CheckOutcome, Outbox, OutboxMessage, Receipt, Verifier, VerifyError};
-use dashmap::DashMap;
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use subtle::ConstantTimeEq;
-
-type HmacSha256 = Hmac<Sha256>;
+use std::time::Duration;
 
 /// The local verifier's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,10 +27,10 @@ pub struct LocalLimits {
     /// How long a code stays valid.
     pub code_ttl: Duration,
     /// Checks allowed against one code.
-    pub max_checks: u32,
+    pub max_checks: u64,
     /// Sends allowed per number within `send_window`.
-    pub max_sends: usize,
-    /// The sliding window for `max_sends`.
+    pub max_sends: u64,
+    /// The window for `max_sends`, starting at the first send.
     pub send_window: Duration,
 }
 
@@ -50,27 +45,49 @@ impl Default for LocalLimits {
     }
 }
 
-#[derive(Debug)]
+/// One verification: the nonce its code derives from, and when it was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Pending {
     nonce: [u8; 16],
-    /// Unix seconds when the code was first issued.
+    /// Unix seconds.
     issued: u64,
-    hash: [u8; 32],
-    expires: Instant,
-    checks: u32,
+}
+
+impl Pending {
+    fn to_bytes(self) -> Vec<u8> {
+        let mut bytes = self.nonce.to_vec();
+        bytes.extend_from_slice(&self.issued.to_be_bytes());
+        bytes
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        Some(Self {
+            nonce: bytes.get(..16)?.try_into().ok()?,
+            issued: u64::from_be_bytes(bytes.get(16..24)?.try_into().ok()?),
+        })
+    }
+
+    fn nonce_hex(&self) -> String {
+        self.nonce.iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 /// The development verifier. Cheap to share behind an `Arc`.
-#[derive(Debug)]
 pub struct LocalVerifier {
     key: [u8; 32],
-    pending: DashMap<PhoneNumber, Pending>,
-    /// Nonces of approved codes, until they would have expired: an approved code stays used.
-    used: DashMap<[u8; 16], Instant>,
-    sends: DashMap<PhoneNumber, VecDeque<Instant>>,
+    store: Arc<dyn Store>,
     outbox: Outbox,
     clock: Arc<dyn Clock>,
     limits: LocalLimits,
+}
+
+impl std::fmt::Debug for LocalVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalVerifier")
+            .field("store", &self.store.name())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Fills a buffer from the operating system's CSPRNG.
@@ -81,14 +98,23 @@ fn random<const N: usize>() -> Result<[u8; N], VerifyError> {
     Ok(bytes)
 }
 
+fn store_failed(e: crate::store::StoreError) -> VerifyError {
+    VerifyError::Unavailable(format!("local verifier {e}"))
+}
+
 impl LocalVerifier {
-    /// A verifier writing to `outbox`, with `key` (derived from the server secret).
-    pub fn new(key: [u8; 32], outbox: Outbox, clock: Arc<dyn Clock>, limits: LocalLimits) -> Self {
+    /// A verifier keeping its state in `store` and writing to `outbox`, with `key` (derived
+    /// from the server secret).
+    pub fn new(
+        key: [u8; 32],
+        store: Arc<dyn Store>,
+        outbox: Outbox,
+        clock: Arc<dyn Clock>,
+        limits: LocalLimits,
+    ) -> Self {
         Self {
             key,
-            pending: DashMap::new(),
-            used: DashMap::new(),
-            sends: DashMap::new(),
+            store,
             outbox,
             clock,
             limits,
@@ -102,110 +128,101 @@ impl LocalVerifier {
             .map_or(0, |d| d.as_secs())
     }
 
-    /// A receipt for a nonce issued at `issued`.
-    fn receipt(nonce: &[u8; 16], issued: u64) -> Receipt {
-        let mut bytes = nonce.to_vec();
-        bytes.extend_from_slice(&issued.to_be_bytes());
-        Receipt::new(bytes).unwrap_or_default()
-    }
-
-    /// The pending verification a receipt stands for, if it has not expired or been used.
-    fn recover(&self, to: &PhoneNumber, receipt: Option<&Receipt>) -> Option<Pending> {
-        let bytes = receipt?.as_bytes();
-        let nonce: [u8; 16] = bytes.get(..16)?.try_into().ok()?;
-        let issued = u64::from_be_bytes(bytes.get(16..24)?.try_into().ok()?);
-        let age = self.unix_now().checked_sub(issued)?;
-        let left = self.limits.code_ttl.checked_sub(Duration::from_secs(age))?;
-        if left.is_zero() || self.used.contains_key(&nonce) {
-            return None;
-        }
-        let code = self.code_for(to, &nonce);
-        Some(Pending {
-            nonce,
-            issued,
-            hash: self.hash_of(to, &code),
-            expires: self.clock.now() + left,
-            checks: 0,
-        })
-    }
-
-    fn mac(&self, label: &[u8], to: &PhoneNumber, data: &[u8]) -> [u8; 32] {
-        // HMAC takes keys of any length; a 32-byte key cannot be refused.
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-        mac.update(label);
-        mac.update(to.as_e164().as_bytes());
-        mac.update(b"\0");
-        mac.update(data);
-        mac.finalize().into_bytes().into()
+    /// A store key for a number that does not spell the number out.
+    fn number_key(&self, to: &PhoneNumber) -> String {
+        let full = hmac(&self.key, format!("number\0{}", to.as_e164()).as_bytes());
+        full[..10].iter().map(|b| format!("{b:02x}")).collect()
     }
 
     fn code_for(&self, to: &PhoneNumber, nonce: &[u8; 16]) -> Code {
-        let prf = self.mac(b"code\0", to, nonce);
+        let mut data = b"code\0".to_vec();
+        data.extend_from_slice(to.as_e164().as_bytes());
+        data.push(0);
+        data.extend_from_slice(nonce);
+        let prf = hmac(&self.key, &data);
         let mut first = [0u8; 8];
         first.copy_from_slice(&prf[..8]);
         // 2^64 mod 10^6 is tiny next to 2^64: the bias is below 10^-13.
         Code::from_number((u64::from_be_bytes(first) % 1_000_000) as u32)
     }
 
-    fn hash_of(&self, to: &PhoneNumber, code: &Code) -> [u8; 32] {
-        self.mac(b"hash\0", to, code.expose().as_bytes())
+    /// How long a verification issued at `issued` has left, if any.
+    fn left(&self, pending: &Pending) -> Option<Duration> {
+        let age = self.unix_now().checked_sub(pending.issued)?;
+        self.limits
+            .code_ttl
+            .checked_sub(Duration::from_secs(age))
+            .filter(|left| !left.is_zero())
     }
 
-    /// Counts a send against the number's window, or refuses it.
-    fn admit_send(&self, to: &PhoneNumber, now: Instant) -> Result<(), VerifyError> {
-        let mut sent = self.sends.entry(to.clone()).or_default();
-        while sent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.limits.send_window)
-        {
-            sent.pop_front();
+    /// Whether a verification can still be checked: not expired, not used, checks left.
+    async fn usable(&self, pending: &Pending) -> Result<bool, VerifyError> {
+        if self.left(pending).is_none() {
+            return Ok(false);
         }
-        if sent.len() >= self.limits.max_sends {
-            return Err(VerifyError::TooManySends);
-        }
-        sent.push_back(now);
-        Ok(())
+        let nonce = pending.nonce_hex();
+        let used = self
+            .store
+            .fetch(&format!("lv:used:{nonce}"))
+            .await
+            .map_err(store_failed)?
+            .is_some();
+        let checks = self
+            .store
+            .get(&format!("lv:checks:{nonce}"))
+            .await
+            .map_err(store_failed)?;
+        Ok(!used && checks < self.limits.max_checks)
     }
 
-    fn send_now(
+    /// The verification pending for `to`: the one in the store, else the call's receipt.
+    async fn pending(
+        &self,
+        to: &PhoneNumber,
+        receipt: Option<&Receipt>,
+    ) -> Result<Option<Pending>, VerifyError> {
+        let stored = self
+            .store
+            .fetch(&format!("lv:pending:{}", self.number_key(to)))
+            .await
+            .map_err(store_failed)?
+            .and_then(|bytes| Pending::from_bytes(&bytes));
+        Ok(stored
+            .or_else(|| receipt.and_then(|r| Pending::from_bytes(r.as_bytes())))
+            .filter(|p| self.left(p).is_some()))
+    }
+
+    async fn send_now(
         &self,
         to: &PhoneNumber,
         previous: Option<&Receipt>,
     ) -> Result<Receipt, VerifyError> {
-        let now = self.clock.now();
-        self.admit_send(to, now)?;
-        let recovered = self.recover(to, previous);
-        let (code, receipt) = {
-            let mut entry = self.pending.entry(to.clone()).or_insert(Pending {
-                nonce: [0; 16],
-                issued: 0,
-                hash: [0; 32],
-                expires: now,
-                checks: self.limits.max_checks,
-            });
-            let usable = entry.expires > now && entry.checks < self.limits.max_checks;
-            if !usable {
-                *entry = match recovered {
-                    Some(pending) => pending,
-                    None => {
-                        let nonce = random()?;
-                        let code = self.code_for(to, &nonce);
-                        Pending {
-                            nonce,
-                            issued: self.unix_now(),
-                            hash: self.hash_of(to, &code),
-                            expires: now + self.limits.code_ttl,
-                            checks: 0,
-                        }
-                    }
-                };
-            }
-            (
-                self.code_for(to, &entry.nonce),
-                Self::receipt(&entry.nonce, entry.issued),
-            )
+        let number = self.number_key(to);
+        let sends = self
+            .store
+            .incr(&format!("lv:sends:{number}"), self.limits.send_window)
+            .await
+            .map_err(store_failed)?;
+        if sends > self.limits.max_sends {
+            return Err(VerifyError::TooManySends);
+        }
+        let reusable = match self.pending(to, previous).await? {
+            Some(p) if self.usable(&p).await? => Some(p),
+            _ => None,
         };
+        let pending = match reusable {
+            Some(p) => p,
+            None => Pending {
+                nonce: random()?,
+                issued: self.unix_now(),
+            },
+        };
+        let left = self.left(&pending).unwrap_or(self.limits.code_ttl);
+        self.store
+            .put(&format!("lv:pending:{number}"), &pending.to_bytes(), left)
+            .await
+            .map_err(store_failed)?;
+        let code = self.code_for(to, &pending.nonce);
         let minutes = self.limits.code_ttl.as_secs().div_ceil(60);
         self.outbox.push(OutboxMessage {
             to: to.as_e164().to_owned(),
@@ -221,59 +238,53 @@ impl LocalVerifier {
             to = %to.masked(),
             "local verifier sent a code (development mode: no SMS, see GET /dev/outbox)"
         );
-        Ok(receipt)
+        Ok(Receipt::new(pending.to_bytes()).unwrap_or_default())
     }
 
-    fn check_now(
+    async fn check_now(
         &self,
         to: &PhoneNumber,
         code: &Code,
         receipt: Option<&Receipt>,
     ) -> Result<CheckOutcome, VerifyError> {
-        let now = self.clock.now();
-        if !self.pending.contains_key(to) {
-            // Not known here (a restart, another instance): the call's receipt says which
-            // code it was sent.
-            let recovered = self.recover(to, receipt).ok_or(VerifyError::NotFound)?;
-            self.pending.entry(to.clone()).or_insert(recovered);
-        }
-        let Some(mut entry) = self.pending.get_mut(to) else {
+        let Some(pending) = self.pending(to, receipt).await? else {
             return Err(VerifyError::NotFound);
         };
-        if entry.expires <= now {
-            drop(entry);
-            self.pending.remove(to);
+        let nonce = pending.nonce_hex();
+        let used = self
+            .store
+            .fetch(&format!("lv:used:{nonce}"))
+            .await
+            .map_err(store_failed)?;
+        if used.is_some() {
             return Err(VerifyError::NotFound);
         }
-        if entry.checks >= self.limits.max_checks {
+        let left = self.left(&pending).ok_or(VerifyError::NotFound)?;
+        let checks = self
+            .store
+            .incr(&format!("lv:checks:{nonce}"), left)
+            .await
+            .map_err(store_failed)?;
+        if checks > self.limits.max_checks {
             return Err(VerifyError::TooManyChecks);
         }
-        entry.checks += 1;
-        let matches: bool = self.hash_of(to, code).ct_eq(&entry.hash).into();
-        let (nonce, expires) = (entry.nonce, entry.expires);
-        drop(entry);
-        if matches {
-            self.pending.remove(to);
-            self.used.insert(nonce, expires);
-            Ok(CheckOutcome::Approved)
-        } else {
-            Ok(CheckOutcome::Rejected)
+        if !self.code_for(to, &pending.nonce).ct_eq(code) {
+            return Ok(CheckOutcome::Rejected);
         }
-    }
-
-    /// Drops expired codes and empty send windows; called now and then so memory stays bounded.
-    pub fn sweep(&self) {
-        let now = self.clock.now();
-        self.pending.retain(|_, p| p.expires > now);
-        self.used.retain(|_, expires| *expires > now);
-        let window = self.limits.send_window;
-        self.sends
-            .retain(|_, sent| sent.back().is_some_and(|t| now.duration_since(*t) < window));
-    }
-
-    /// Numbers with a pending code (for tests and metrics).
-    pub fn pending_count(&self) -> usize {
-        self.pending.len()
+        // Only one check may approve a code, even when two race on two instances.
+        let first = self
+            .store
+            .claim(&format!("lv:used:{nonce}"), left)
+            .await
+            .map_err(store_failed)?;
+        if !first {
+            return Err(VerifyError::NotFound);
+        }
+        self.store
+            .remove(&format!("lv:pending:{}", self.number_key(to)))
+            .await
+            .map_err(store_failed)?;
+        Ok(CheckOutcome::Approved)
     }
 }
 
@@ -290,7 +301,7 @@ impl Verifier for LocalVerifier {
         to: &'a PhoneNumber,
         previous: Option<&'a Receipt>,
     ) -> BoxFuture<'a, Result<Receipt, VerifyError>> {
-        Box::pin(async move { self.send_now(to, previous) })
+        Box::pin(self.send_now(to, previous))
     }
 
     fn check<'a>(
@@ -299,7 +310,7 @@ impl Verifier for LocalVerifier {
         code: &'a Code,
         receipt: Option<&'a Receipt>,
     ) -> BoxFuture<'a, Result<CheckOutcome, VerifyError>> {
-        Box::pin(async move { self.check_now(to, code, receipt) })
+        Box::pin(self.check_now(to, code, receipt))
     }
 
     fn name(&self) -> &'static str {
@@ -311,25 +322,53 @@ impl Verifier for LocalVerifier {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use crate::store::MemoryStore;
 
-    fn verifier() -> (LocalVerifier, Outbox, Arc<ManualClock>) {
-        let outbox = Outbox::default();
-        let clock = Arc::new(ManualClock::default());
-        let v = LocalVerifier::new(
-            [7; 32],
-            outbox.clone(),
-            clock.clone(),
-            LocalLimits::default(),
-        );
-        (v, outbox, clock)
+    struct Rig {
+        clock: Arc<ManualClock>,
+        store: Arc<MemoryStore>,
+        outbox: Outbox,
+    }
+
+    impl Rig {
+        fn new() -> Self {
+            let clock = Arc::new(ManualClock::default());
+            Self {
+                store: Arc::new(MemoryStore::new(clock.clone())),
+                clock,
+                outbox: Outbox::default(),
+            }
+        }
+
+        /// A verifier on this rig's store (another instance, when called twice).
+        fn verifier(&self, key: u8) -> LocalVerifier {
+            LocalVerifier::new(
+                [key; 32],
+                self.store.clone(),
+                self.outbox.clone(),
+                self.clock.clone(),
+                LocalLimits::default(),
+            )
+        }
+
+        /// A verifier with nothing in common but the clock (a restart with the memory store).
+        fn restarted(&self, key: u8) -> LocalVerifier {
+            LocalVerifier::new(
+                [key; 32],
+                Arc::new(MemoryStore::new(self.clock.clone())),
+                self.outbox.clone(),
+                self.clock.clone(),
+                LocalLimits::default(),
+            )
+        }
+
+        fn last_code(&self) -> Code {
+            Code::parse(&self.outbox.messages().last().unwrap().code).unwrap()
+        }
     }
 
     fn ada() -> PhoneNumber {
         PhoneNumber::parse("+15551230001").unwrap()
-    }
-
-    fn last_code(outbox: &Outbox) -> Code {
-        Code::parse(&outbox.messages().last().unwrap().code).unwrap()
     }
 
     fn wrong(code: &Code) -> Code {
@@ -337,192 +376,221 @@ mod tests {
         Code::from_number((n + 1) % 1_000_000)
     }
 
-    #[test]
-    fn a_sent_code_is_approved_once() {
-        let (v, outbox, _) = verifier();
-        v.send_now(&ada(), None).unwrap();
-        let code = last_code(&outbox);
-        assert_eq!(v.check_now(&ada(), &code, None), Ok(CheckOutcome::Approved));
-        assert_eq!(v.check_now(&ada(), &code, None), Err(VerifyError::NotFound));
+    #[tokio::test]
+    async fn a_sent_code_is_approved_once() {
+        let rig = Rig::new();
+        let v = rig.verifier(7);
+        v.send_now(&ada(), None).await.unwrap();
+        let code = rig.last_code();
+        assert_eq!(
+            v.check_now(&ada(), &code, None).await,
+            Ok(CheckOutcome::Approved)
+        );
+        assert_eq!(
+            v.check_now(&ada(), &code, None).await,
+            Err(VerifyError::NotFound)
+        );
     }
 
-    #[test]
-    fn the_outbox_message_carries_the_code_and_number() {
-        let (v, outbox, _) = verifier();
-        v.send_now(&ada(), None).unwrap();
-        let m = outbox.messages().pop().unwrap();
+    #[tokio::test]
+    async fn the_outbox_message_carries_the_code_and_number() {
+        let rig = Rig::new();
+        rig.verifier(7).send_now(&ada(), None).await.unwrap();
+        let m = rig.outbox.messages().pop().unwrap();
         assert_eq!(m.to, "+15551230001");
         assert_eq!(m.code.len(), 6);
         assert!(m.body.contains(&m.code));
         assert!(m.sent_at.ends_with('Z'), "{}", m.sent_at);
     }
 
-    #[test]
-    fn a_resend_within_the_lifetime_sends_the_same_code() {
-        let (v, outbox, clock) = verifier();
-        v.send_now(&ada(), None).unwrap();
-        let first = last_code(&outbox);
-        clock.advance(Duration::from_secs(300));
-        v.send_now(&ada(), None).unwrap();
-        assert!(first.ct_eq(&last_code(&outbox)));
+    #[tokio::test]
+    async fn a_resend_within_the_lifetime_sends_the_same_code() {
+        let rig = Rig::new();
+        let v = rig.verifier(7);
+        v.send_now(&ada(), None).await.unwrap();
+        let first = rig.last_code();
+        rig.clock.advance(Duration::from_secs(300));
+        v.send_now(&ada(), None).await.unwrap();
+        assert!(first.ct_eq(&rig.last_code()));
     }
 
-    #[test]
-    fn codes_expire_after_ten_minutes() {
-        let (v, outbox, clock) = verifier();
-        v.send_now(&ada(), None).unwrap();
-        let code = last_code(&outbox);
-        clock.advance(Duration::from_secs(600));
-        assert_eq!(v.check_now(&ada(), &code, None), Err(VerifyError::NotFound));
+    #[tokio::test]
+    async fn codes_expire_after_ten_minutes() {
+        let rig = Rig::new();
+        let v = rig.verifier(7);
+        v.send_now(&ada(), None).await.unwrap();
+        let code = rig.last_code();
+        rig.clock.advance(Duration::from_secs(600));
+        assert_eq!(
+            v.check_now(&ada(), &code, None).await,
+            Err(VerifyError::NotFound)
+        );
     }
 
-    #[test]
-    fn at_most_five_checks_per_code() {
-        let (v, outbox, _) = verifier();
-        v.send_now(&ada(), None).unwrap();
-        let code = last_code(&outbox);
+    #[tokio::test]
+    async fn at_most_five_checks_per_code() {
+        let rig = Rig::new();
+        let v = rig.verifier(7);
+        v.send_now(&ada(), None).await.unwrap();
+        let code = rig.last_code();
         for _ in 0..5 {
             assert_eq!(
-                v.check_now(&ada(), &wrong(&code), None),
+                v.check_now(&ada(), &wrong(&code), None).await,
                 Ok(CheckOutcome::Rejected)
             );
         }
         assert_eq!(
-            v.check_now(&ada(), &code, None),
+            v.check_now(&ada(), &code, None).await,
             Err(VerifyError::TooManyChecks)
         );
     }
 
-    #[test]
-    fn at_most_five_sends_per_number_per_ten_minutes() {
-        let (v, _, clock) = verifier();
+    #[tokio::test]
+    async fn at_most_five_sends_per_number_per_ten_minutes() {
+        let rig = Rig::new();
+        let v = rig.verifier(7);
         for _ in 0..5 {
-            v.send_now(&ada(), None).unwrap();
-            clock.advance(Duration::from_secs(60));
+            v.send_now(&ada(), None).await.unwrap();
+            rig.clock.advance(Duration::from_secs(60));
         }
-        assert_eq!(v.send_now(&ada(), None), Err(VerifyError::TooManySends));
+        assert_eq!(
+            v.send_now(&ada(), None).await,
+            Err(VerifyError::TooManySends)
+        );
         let other = PhoneNumber::parse("+15551230002").unwrap();
-        assert!(v.send_now(&other, None).is_ok());
-        // The first send leaves the window ten minutes after it was made.
-        clock.advance(Duration::from_secs(301));
-        assert!(v.send_now(&ada(), None).is_ok());
+        assert!(v.send_now(&other, None).await.is_ok());
+        // Ten minutes after the first send, the window starts over.
+        rig.clock.advance(Duration::from_secs(301));
+        assert!(v.send_now(&ada(), None).await.is_ok());
     }
 
-    #[test]
-    fn a_new_code_follows_an_exhausted_one() {
-        let (v, outbox, _) = verifier();
-        v.send_now(&ada(), None).unwrap();
-        let code = last_code(&outbox);
+    #[tokio::test]
+    async fn a_new_code_follows_an_exhausted_one() {
+        let rig = Rig::new();
+        let v = rig.verifier(7);
+        v.send_now(&ada(), None).await.unwrap();
+        let code = rig.last_code();
         for _ in 0..5 {
-            v.check_now(&ada(), &wrong(&code), None).unwrap();
+            v.check_now(&ada(), &wrong(&code), None).await.unwrap();
         }
-        v.send_now(&ada(), None).unwrap();
-        let fresh = last_code(&outbox);
+        v.send_now(&ada(), None).await.unwrap();
+        let fresh = rig.last_code();
         assert_eq!(
-            v.check_now(&ada(), &fresh, None),
+            v.check_now(&ada(), &fresh, None).await,
             Ok(CheckOutcome::Approved)
         );
     }
 
-    #[test]
-    fn codes_differ_between_numbers_and_verifiers() {
+    #[tokio::test]
+    async fn codes_differ_between_sends_after_approval_and_between_keys() {
         // Not a statistical test: it shows the code depends on the key and the nonce.
         let mut seen = std::collections::HashSet::new();
-        for _ in 0..20 {
-            let (v, outbox, _) = verifier();
-            v.send_now(&ada(), None).unwrap();
-            seen.insert(last_code(&outbox).expose().to_owned());
+        for key in 0..20u8 {
+            let rig = Rig::new();
+            rig.verifier(key).send_now(&ada(), None).await.unwrap();
+            seen.insert(rig.last_code().expose().to_owned());
         }
         assert!(seen.len() > 15, "{} distinct codes of 20", seen.len());
     }
 
-    #[test]
-    fn a_receipt_recognises_its_code_on_a_verifier_that_never_saw_it() {
-        let outbox = Outbox::default();
-        let clock = Arc::new(ManualClock::default());
-        let first = LocalVerifier::new(
-            [7; 32],
-            outbox.clone(),
-            clock.clone(),
-            LocalLimits::default(),
-        );
-        let receipt = first.send_now(&ada(), None).unwrap();
-        let code = last_code(&outbox);
-        // A restart: same key, nothing in memory.
-        let second = LocalVerifier::new(
-            [7; 32],
-            Outbox::default(),
-            clock.clone(),
-            LocalLimits::default(),
-        );
+    #[tokio::test]
+    async fn a_code_sent_by_one_instance_is_accepted_by_another() {
+        let rig = Rig::new();
+        rig.verifier(7).send_now(&ada(), None).await.unwrap();
+        let code = rig.last_code();
+        let other = rig.verifier(7);
         assert_eq!(
-            second.check_now(&ada(), &code, None),
+            other.check_now(&ada(), &code, None).await,
+            Ok(CheckOutcome::Approved)
+        );
+        // ... once.
+        assert_eq!(
+            rig.verifier(7).check_now(&ada(), &code, None).await,
+            Err(VerifyError::NotFound)
+        );
+    }
+
+    #[tokio::test]
+    async fn checks_are_counted_across_instances() {
+        let rig = Rig::new();
+        rig.verifier(7).send_now(&ada(), None).await.unwrap();
+        let code = rig.last_code();
+        for i in 0..5u8 {
+            let v = rig.verifier(7);
+            assert_eq!(
+                v.check_now(&ada(), &wrong(&code), None).await,
+                Ok(CheckOutcome::Rejected),
+                "check {i}"
+            );
+        }
+        assert_eq!(
+            rig.verifier(7).check_now(&ada(), &code, None).await,
+            Err(VerifyError::TooManyChecks)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_receipt_recognises_its_code_after_a_restart() {
+        let rig = Rig::new();
+        let receipt = rig.verifier(7).send_now(&ada(), None).await.unwrap();
+        let code = rig.last_code();
+        let restarted = rig.restarted(7);
+        assert_eq!(
+            restarted.check_now(&ada(), &code, None).await,
             Err(VerifyError::NotFound)
         );
         assert_eq!(
-            second.check_now(&ada(), &wrong(&code), Some(&receipt)),
+            restarted
+                .check_now(&ada(), &wrong(&code), Some(&receipt))
+                .await,
             Ok(CheckOutcome::Rejected)
         );
         assert_eq!(
-            second.check_now(&ada(), &code, Some(&receipt)),
+            restarted.check_now(&ada(), &code, Some(&receipt)).await,
             Ok(CheckOutcome::Approved)
         );
-        // Used up, even with the receipt.
         assert_eq!(
-            second.check_now(&ada(), &code, Some(&receipt)),
-            Err(VerifyError::NotFound)
+            restarted.check_now(&ada(), &code, Some(&receipt)).await,
+            Err(VerifyError::NotFound),
+            "used up"
         );
         // Another key does not know it.
-        let other = LocalVerifier::new(
-            [8; 32],
-            Outbox::default(),
-            clock.clone(),
-            LocalLimits::default(),
-        );
-        let theirs = other.check_now(&ada(), &code, Some(&receipt));
+        let theirs = rig
+            .restarted(8)
+            .check_now(&ada(), &code, Some(&receipt))
+            .await;
         assert_ne!(theirs, Ok(CheckOutcome::Approved));
     }
 
-    #[test]
-    fn a_receipt_expires_with_its_code_and_resends_keep_the_code() {
-        let outbox = Outbox::default();
-        let clock = Arc::new(ManualClock::default());
-        let first = LocalVerifier::new(
-            [7; 32],
-            outbox.clone(),
-            clock.clone(),
-            LocalLimits::default(),
-        );
-        let receipt = first.send_now(&ada(), None).unwrap();
-        let code = last_code(&outbox);
-        let second = LocalVerifier::new(
-            [7; 32],
-            outbox.clone(),
-            clock.clone(),
-            LocalLimits::default(),
-        );
-        clock.advance(Duration::from_secs(300));
-        second.send_now(&ada(), Some(&receipt)).unwrap();
+    #[tokio::test]
+    async fn a_receipt_expires_with_its_code_and_a_resend_keeps_the_code() {
+        let rig = Rig::new();
+        let receipt = rig.verifier(7).send_now(&ada(), None).await.unwrap();
+        let code = rig.last_code();
+        rig.clock.advance(Duration::from_secs(300));
+        rig.restarted(7)
+            .send_now(&ada(), Some(&receipt))
+            .await
+            .unwrap();
         assert!(
-            code.ct_eq(&last_code(&outbox)),
+            code.ct_eq(&rig.last_code()),
             "a resend after a restart keeps the code"
         );
-        clock.advance(Duration::from_secs(300));
-        let third = LocalVerifier::new([7; 32], outbox, clock, LocalLimits::default());
+        rig.clock.advance(Duration::from_secs(300));
         assert_eq!(
-            third.check_now(&ada(), &code, Some(&receipt)),
+            rig.restarted(7)
+                .check_now(&ada(), &code, Some(&receipt))
+                .await,
             Err(VerifyError::NotFound)
         );
     }
 
-    #[test]
-    fn sweep_drops_expired_codes() {
-        let (v, _, clock) = verifier();
-        v.send_now(&ada(), None).unwrap();
-        assert_eq!(v.pending_count(), 1);
-        clock.advance(Duration::from_secs(601));
-        v.sweep();
-        assert_eq!(v.pending_count(), 0);
-        assert!(v.sends.is_empty());
+    #[tokio::test]
+    async fn nothing_in_the_store_spells_out_the_number() {
+        let rig = Rig::new();
+        rig.verifier(7).send_now(&ada(), None).await.unwrap();
+        let dump = format!("{:?}", rig.store);
+        assert!(dump.contains("lv:pending:"), "{dump}");
+        assert!(!dump.contains("5551230001"), "{dump}");
     }
 }

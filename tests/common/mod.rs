@@ -148,6 +148,11 @@ impl TestApp {
         }
     }
 
+    /// The participants file this app serves (a temporary file it keeps).
+    pub fn participants_path(&self) -> &std::path::Path {
+        self._file.path()
+    }
+
     pub fn url(&self, path: &str) -> Url {
         self.base.join(path).unwrap()
     }

@@ -90,6 +90,27 @@ impl ServerProcess {
         Self { child, base, log }
     }
 
+    /// Starts `serve` on this participants file with these extra arguments and environment.
+    pub fn start_with_participants(
+        participants: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let file = participants.to_str().expect("a UTF-8 path");
+        let mut all = vec!["--participants", file];
+        all.extend_from_slice(args);
+        Self::start(&all, env)
+    }
+
+    /// Sends the signal `name` (as `kill` spells it: "HUP", "TERM") to the server.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
     /// What the server wrote to standard error so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
