@@ -99,7 +99,7 @@ impl Application {
         );
         let (verifier, outbox, webhook_token): (Arc<dyn Verifier>, _, _) = match settings.mode {
             Mode::Development => {
-                let outbox = Outbox::default();
+                let outbox = Outbox::new(store.clone());
                 let local = Arc::new(LocalVerifier::new(
                     secret.key("local verifier v1"),
                     store.clone(),

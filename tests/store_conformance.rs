@@ -156,6 +156,24 @@ async fn values_round_trip_expire_and_can_be_removed() {
 }
 
 #[tokio::test]
+async fn lists_keep_the_newest_entries_oldest_first_and_expire() {
+    for (name, h) in harnesses().await {
+        let s = h.store();
+        assert_eq!(s.recent("l").await, Ok(vec![]), "{name}");
+        for i in 0..5u8 {
+            s.append("l", &[i, 0xff], 3, TTL).await.unwrap();
+        }
+        assert_eq!(
+            s.recent("l").await,
+            Ok(vec![vec![2, 0xff], vec![3, 0xff], vec![4, 0xff]]),
+            "{name}"
+        );
+        h.pass(TTL).await;
+        assert_eq!(s.recent("l").await, Ok(vec![]), "{name}: expired");
+    }
+}
+
+#[tokio::test]
 async fn a_claim_goes_to_the_first_taker_until_it_expires() {
     for (name, h) in harnesses().await {
         let s = h.store();

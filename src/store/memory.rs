@@ -5,6 +5,7 @@ use crate::clock::Clock;
 use crate::domain::CallSid;
 use crate::store::{Store, StoreError};
 use dashmap::DashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ pub struct MemoryStore {
     marks: DashMap<CallSid, (Instant, u8)>,
     counters: DashMap<String, (Instant, u64)>,
     values: DashMap<String, (Instant, Vec<u8>)>,
+    lists: DashMap<String, (Instant, VecDeque<Vec<u8>>)>,
     clock: Arc<dyn Clock>,
 }
 
@@ -24,6 +26,7 @@ impl MemoryStore {
             marks: DashMap::new(),
             counters: DashMap::new(),
             values: DashMap::new(),
+            lists: DashMap::new(),
             clock,
         }
     }
@@ -34,11 +37,12 @@ impl MemoryStore {
         self.marks.retain(|_, (expires, _)| *expires > now);
         self.counters.retain(|_, (expires, _)| *expires > now);
         self.values.retain(|_, (expires, _)| *expires > now);
+        self.lists.retain(|_, (expires, _)| *expires > now);
     }
 
     /// Entries held (marks, counters and values).
     pub fn len(&self) -> usize {
-        self.marks.len() + self.counters.len() + self.values.len()
+        self.marks.len() + self.counters.len() + self.values.len() + self.lists.len()
     }
 
     /// Whether nothing is held.
@@ -139,6 +143,43 @@ impl Store for MemoryStore {
             self.values.remove(key);
             self.counters.remove(key);
             Ok(())
+        })
+    }
+
+    fn append<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        keep: usize,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let now = self.clock.now();
+            let mut entry = self
+                .lists
+                .entry(key.to_owned())
+                .or_insert_with(|| (now, VecDeque::new()));
+            if entry.0 <= now {
+                entry.1.clear();
+            }
+            entry.0 = now + ttl;
+            entry.1.push_back(value.to_vec());
+            while entry.1.len() > keep {
+                entry.1.pop_front();
+            }
+            Ok(())
+        })
+    }
+
+    fn recent<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<Vec<u8>>, StoreError>> {
+        Box::pin(async move {
+            let now = self.clock.now();
+            Ok(self
+                .lists
+                .get(key)
+                .filter(|e| e.0 > now)
+                .map(|e| e.1.iter().cloned().collect())
+                .unwrap_or_default())
         })
     }
 

@@ -57,6 +57,19 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets `key` (a value or a counter).
     fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
 
+    /// Appends `value` to the list `key`, keeping only the newest `keep` entries; the list
+    /// lives for `ttl` after its last append.
+    fn append<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        keep: usize,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The list `key`, oldest first (empty when absent or expired).
+    fn recent<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<Vec<u8>>, StoreError>>;
+
     /// Whether the store answers now.
     fn health(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 

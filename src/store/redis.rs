@@ -178,6 +178,41 @@ impl Store for RedisStore {
         })
     }
 
+    fn append<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        keep: usize,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let key = self.key(key);
+            let keep = i64::try_from(keep).unwrap_or(i64::MAX).max(1);
+            redis::pipe()
+                .atomic()
+                .rpush(&key, value)
+                .ignore()
+                .ltrim(&key, -(keep as isize), -1)
+                .ignore()
+                .pexpire(&key, i64::try_from(millis(ttl)).unwrap_or(i64::MAX))
+                .ignore()
+                .query_async::<()>(&mut connection)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn recent<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<Vec<u8>>, StoreError>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            connection
+                .lrange(self.key(key), 0, -1)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
     fn health(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let mut connection = self.connection.clone();

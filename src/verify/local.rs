@@ -224,15 +224,18 @@ impl LocalVerifier {
             .map_err(store_failed)?;
         let code = self.code_for(to, &pending.nonce);
         let minutes = self.limits.code_ttl.as_secs().div_ceil(60);
-        self.outbox.push(OutboxMessage {
-            to: to.as_e164().to_owned(),
-            body: format!(
-                "Your bridgekeeper code is {}. It expires in {minutes} minutes. Never share it.",
-                code.expose()
-            ),
-            code: code.expose().to_owned(),
-            sent_at: rfc3339(self.clock.wall()),
-        });
+        self.outbox
+            .push(&OutboxMessage {
+                to: to.as_e164().to_owned(),
+                body: format!(
+                    "Your bridgekeeper code is {}. It expires in {minutes} minutes. Never share it.",
+                    code.expose()
+                ),
+                code: code.expose().to_owned(),
+                sent_at: rfc3339(self.clock.wall()),
+            })
+            .await
+            .map_err(store_failed)?;
         tracing::info!(
             event = "verify.sent",
             to = %to.masked(),
@@ -333,10 +336,11 @@ mod tests {
     impl Rig {
         fn new() -> Self {
             let clock = Arc::new(ManualClock::default());
+            let store = Arc::new(MemoryStore::new(clock.clone()));
             Self {
-                store: Arc::new(MemoryStore::new(clock.clone())),
+                outbox: Outbox::new(store.clone()),
+                store,
                 clock,
-                outbox: Outbox::default(),
             }
         }
 
@@ -362,8 +366,9 @@ mod tests {
             )
         }
 
-        fn last_code(&self) -> Code {
-            Code::parse(&self.outbox.messages().last().unwrap().code).unwrap()
+        async fn last_code(&self) -> Code {
+            let messages = self.outbox.messages().await.unwrap();
+            Code::parse(&messages.last().unwrap().code).unwrap()
         }
     }
 
@@ -381,7 +386,7 @@ mod tests {
         let rig = Rig::new();
         let v = rig.verifier(7);
         v.send_now(&ada(), None).await.unwrap();
-        let code = rig.last_code();
+        let code = rig.last_code().await;
         assert_eq!(
             v.check_now(&ada(), &code, None).await,
             Ok(CheckOutcome::Approved)
@@ -396,7 +401,7 @@ mod tests {
     async fn the_outbox_message_carries_the_code_and_number() {
         let rig = Rig::new();
         rig.verifier(7).send_now(&ada(), None).await.unwrap();
-        let m = rig.outbox.messages().pop().unwrap();
+        let m = rig.outbox.messages().await.unwrap().pop().unwrap();
         assert_eq!(m.to, "+15551230001");
         assert_eq!(m.code.len(), 6);
         assert!(m.body.contains(&m.code));
@@ -408,10 +413,10 @@ mod tests {
         let rig = Rig::new();
         let v = rig.verifier(7);
         v.send_now(&ada(), None).await.unwrap();
-        let first = rig.last_code();
+        let first = rig.last_code().await;
         rig.clock.advance(Duration::from_secs(300));
         v.send_now(&ada(), None).await.unwrap();
-        assert!(first.ct_eq(&rig.last_code()));
+        assert!(first.ct_eq(&rig.last_code().await));
     }
 
     #[tokio::test]
@@ -419,7 +424,7 @@ mod tests {
         let rig = Rig::new();
         let v = rig.verifier(7);
         v.send_now(&ada(), None).await.unwrap();
-        let code = rig.last_code();
+        let code = rig.last_code().await;
         rig.clock.advance(Duration::from_secs(600));
         assert_eq!(
             v.check_now(&ada(), &code, None).await,
@@ -432,7 +437,7 @@ mod tests {
         let rig = Rig::new();
         let v = rig.verifier(7);
         v.send_now(&ada(), None).await.unwrap();
-        let code = rig.last_code();
+        let code = rig.last_code().await;
         for _ in 0..5 {
             assert_eq!(
                 v.check_now(&ada(), &wrong(&code), None).await,
@@ -469,12 +474,12 @@ mod tests {
         let rig = Rig::new();
         let v = rig.verifier(7);
         v.send_now(&ada(), None).await.unwrap();
-        let code = rig.last_code();
+        let code = rig.last_code().await;
         for _ in 0..5 {
             v.check_now(&ada(), &wrong(&code), None).await.unwrap();
         }
         v.send_now(&ada(), None).await.unwrap();
-        let fresh = rig.last_code();
+        let fresh = rig.last_code().await;
         assert_eq!(
             v.check_now(&ada(), &fresh, None).await,
             Ok(CheckOutcome::Approved)
@@ -488,7 +493,7 @@ mod tests {
         for key in 0..20u8 {
             let rig = Rig::new();
             rig.verifier(key).send_now(&ada(), None).await.unwrap();
-            seen.insert(rig.last_code().expose().to_owned());
+            seen.insert(rig.last_code().await.expose().to_owned());
         }
         assert!(seen.len() > 15, "{} distinct codes of 20", seen.len());
     }
@@ -497,7 +502,7 @@ mod tests {
     async fn a_code_sent_by_one_instance_is_accepted_by_another() {
         let rig = Rig::new();
         rig.verifier(7).send_now(&ada(), None).await.unwrap();
-        let code = rig.last_code();
+        let code = rig.last_code().await;
         let other = rig.verifier(7);
         assert_eq!(
             other.check_now(&ada(), &code, None).await,
@@ -514,7 +519,7 @@ mod tests {
     async fn checks_are_counted_across_instances() {
         let rig = Rig::new();
         rig.verifier(7).send_now(&ada(), None).await.unwrap();
-        let code = rig.last_code();
+        let code = rig.last_code().await;
         for i in 0..5u8 {
             let v = rig.verifier(7);
             assert_eq!(
@@ -533,7 +538,7 @@ mod tests {
     async fn a_receipt_recognises_its_code_after_a_restart() {
         let rig = Rig::new();
         let receipt = rig.verifier(7).send_now(&ada(), None).await.unwrap();
-        let code = rig.last_code();
+        let code = rig.last_code().await;
         let restarted = rig.restarted(7);
         assert_eq!(
             restarted.check_now(&ada(), &code, None).await,
@@ -566,14 +571,14 @@ mod tests {
     async fn a_receipt_expires_with_its_code_and_a_resend_keeps_the_code() {
         let rig = Rig::new();
         let receipt = rig.verifier(7).send_now(&ada(), None).await.unwrap();
-        let code = rig.last_code();
+        let code = rig.last_code().await;
         rig.clock.advance(Duration::from_secs(300));
         rig.restarted(7)
             .send_now(&ada(), Some(&receipt))
             .await
             .unwrap();
         assert!(
-            code.ct_eq(&rig.last_code()),
+            code.ct_eq(&rig.last_code().await),
             "a resend after a restart keeps the code"
         );
         rig.clock.advance(Duration::from_secs(300));

@@ -1,8 +1,10 @@
 //! The development outbox: what the local verifier "sent", readable at `GET /dev/outbox`.
+//! It lives in the store, so that behind a load balancer every instance shows every message.
 
+use crate::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// One message the local verifier would have sent by SMS.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -17,33 +19,59 @@ pub struct OutboxMessage {
     pub sent_at: String,
 }
 
-/// A bounded, shared list of sent messages, oldest first.
-#[derive(Debug, Clone, Default)]
-pub struct Outbox(Arc<Mutex<VecDeque<OutboxMessage>>>);
+/// A bounded list of sent messages in the store, oldest first.
+#[derive(Clone)]
+pub struct Outbox {
+    store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("store", &self.store.name())
+            .finish()
+    }
+}
+
+const KEY: &str = "dev:outbox";
 
 impl Outbox {
     /// The most messages kept; older ones are dropped first.
     pub const CAPACITY: usize = 1000;
+    /// How long the outbox is kept after the last message.
+    pub const TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
-    /// Appends a message, dropping the oldest when full.
-    pub fn push(&self, message: OutboxMessage) {
-        let mut messages = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if messages.len() == Self::CAPACITY {
-            messages.pop_front();
-        }
-        messages.push_back(message);
+    /// An outbox kept in `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
     }
 
-    /// A copy of every kept message, oldest first.
-    pub fn messages(&self) -> Vec<OutboxMessage> {
-        let messages = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        messages.iter().cloned().collect()
+    /// Appends a message, dropping the oldest when full.
+    pub async fn push(&self, message: &OutboxMessage) -> Result<(), StoreError> {
+        let bytes =
+            serde_json::to_vec(message).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        self.store
+            .append(KEY, &bytes, Self::CAPACITY, Self::TTL)
+            .await
+    }
+
+    /// Every kept message, oldest first.
+    pub async fn messages(&self) -> Result<Vec<OutboxMessage>, StoreError> {
+        Ok(self
+            .store
+            .recent(KEY)
+            .await?
+            .iter()
+            .filter_map(|bytes| serde_json::from_slice(bytes).ok())
+            .collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::MemoryStore;
 
     fn message(n: usize) -> OutboxMessage {
         OutboxMessage {
@@ -54,13 +82,13 @@ mod tests {
         }
     }
 
-    #[test]
-    fn keeps_the_newest_messages_up_to_capacity() {
-        let outbox = Outbox::default();
+    #[tokio::test]
+    async fn keeps_the_newest_messages_up_to_capacity() {
+        let outbox = Outbox::new(Arc::new(MemoryStore::new(Arc::new(ManualClock::default()))));
         for n in 0..Outbox::CAPACITY + 5 {
-            outbox.push(message(n));
+            outbox.push(&message(n)).await.unwrap();
         }
-        let kept = outbox.messages();
+        let kept = outbox.messages().await.unwrap();
         assert_eq!(kept.len(), Outbox::CAPACITY);
         assert_eq!(kept[0].body, "body 5");
         assert_eq!(
