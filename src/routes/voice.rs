@@ -107,6 +107,10 @@ async fn answer_incoming(
     };
     match app.store.get(&wrong_key(&number)).await {
         Ok(wrong) if wrong >= app.limits.wrong_per_number => {
+            info!(
+                event = "limit.wrong_per_number",
+                "wrong codes for this number this hour spent; no code sent"
+            );
             return end(Ending::TooManyChecks, "per-number wrong codes spent");
         }
         Ok(_) => {}
@@ -302,6 +306,10 @@ impl Flow<'_> {
             );
             match self.app.store.incr(&wrong_key(&self.number), HOUR).await {
                 Ok(count) if count >= self.app.limits.wrong_per_number => {
+                    info!(
+                        event = "limit.wrong_per_number",
+                        "wrong codes for this number this hour spent"
+                    );
                     if matches!(next, Next::Ask(_)) {
                         next = Next::End(Ending::TooManyChecks);
                     }
