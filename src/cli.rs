@@ -1,6 +1,9 @@
-//! The command line: `serve`, `call` and `check`.
+//! The command line: `serve`, `call`, `check`, and the measuring tools `load` and
+//! `fake-verify`.
 
 use crate::config::ServeArgs;
+use crate::fake_verify::FakeVerifyArgs;
+use crate::load::LoadArgs;
 use crate::simulator::CallArgs;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -23,6 +26,10 @@ pub enum Command {
     Call(CallArgs),
     /// Validate a participants file and print a summary (numbers masked).
     Check(CheckArgs),
+    /// Play many complete calls against a server and report calls/s, latencies and errors.
+    Load(LoadArgs),
+    /// Run a fake Twilio Verify v2 on loopback (for benchmarks and rehearsals).
+    FakeVerify(FakeVerifyArgs),
 }
 
 /// `bridgekeeper check [FILE]`.

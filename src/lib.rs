@@ -11,6 +11,8 @@ pub mod config;
 pub mod dialect;
 pub mod directory;
 pub mod domain;
+pub mod fake_verify;
+pub mod load;
 pub mod reload;
 pub mod roster;
 pub mod routes;

@@ -26,6 +26,8 @@ async fn main() -> ExitCode {
             }
         }
         Command::Call(args) => simulator::run(args).await,
+        Command::Load(args) => bridgekeeper::load::run(args).await,
+        Command::FakeVerify(args) => bridgekeeper::fake_verify::run(args).await,
         Command::Check(args) => match Directory::load(&args.file) {
             Ok(directory) => {
                 println!("{}: OK", args.file.display());

@@ -129,3 +129,28 @@ async fn unknown_paths_and_methods_are_4xx() {
     let response = app.client.get(app.url("/nope")).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn the_dev_outbox_can_be_filtered_by_number() {
+    let app = TestApp::spawn().await;
+    app.incoming(&sid(), ADA, WEEKLY_LINE).await;
+    app.incoming(&sid(), GRACE, WEEKLY_LINE).await;
+    let only: Vec<serde_json::Value> = app
+        .client
+        .get(app.url("/dev/outbox?to=%2B1%20(202)%20555-0102"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0]["to"], GRACE);
+    let bad = app
+        .client
+        .get(app.url("/dev/outbox?to=nonsense"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+}
