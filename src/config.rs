@@ -72,6 +72,12 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_codes_per_minute: u64,
 
+    /// Development mode's local verifier: codes it sends per number per 10 minutes (5, like
+    /// Twilio Verify); raised only for benchmarks.
+    #[arg(long, env = "BRIDGEKEEPER_LOCAL_SENDS_PER_NUMBER", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub local_sends_per_number: u64,
+
     /// Log format: `text` for people, `json` for log shippers.
     #[arg(long, env = "BRIDGEKEEPER_LOG_FORMAT", default_value = "text")]
     pub log_format: crate::telemetry::LogFormat,
@@ -141,6 +147,8 @@ pub struct ServerLimits {
     pub codes_per_number: u64,
     /// Codes sent per minute, all numbers together.
     pub codes_per_minute: u64,
+    /// Sends per number per 10 minutes allowed by the local verifier (development mode).
+    pub local_sends_per_number: u64,
 }
 
 impl Default for ServerLimits {
@@ -150,6 +158,7 @@ impl Default for ServerLimits {
             wrong_per_number: 3,
             codes_per_number: 10,
             codes_per_minute: 600,
+            local_sends_per_number: 5,
         }
     }
 }
@@ -324,6 +333,7 @@ impl Settings {
             wrong_per_number: args.max_wrong_per_number,
             codes_per_number: args.max_codes_per_number,
             codes_per_minute: args.max_codes_per_minute,
+            local_sends_per_number: args.local_sends_per_number,
         };
         let store = match args.redis_url.filter(|u| !u.trim().is_empty()) {
             None => StoreSettings::Memory,

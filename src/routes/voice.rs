@@ -68,7 +68,9 @@ pub async fn incoming(State(app): State<AppState>, Webhook(form): Webhook) -> Re
         (Err(e), _) | (_, Err(e)) => return e.into_response(),
     };
     Span::current().record("call_sid", sid.as_str());
-    let dialed = form.get("To").and_then(|to| PhoneNumber::parse(to).ok());
+    let dialed = form
+        .get("To")
+        .and_then(|to| PhoneNumber::from_webhook(to).ok());
     let answer = answer_incoming(&app, &sid, dialed.as_ref(), from).await;
     respond(&app, &sid, answer)
 }
