@@ -105,7 +105,10 @@ impl Application {
                     store.clone(),
                     outbox.clone(),
                     clock.clone(),
-                    LocalLimits::default(),
+                    LocalLimits {
+                        max_sends: settings.limits.local_sends_per_number,
+                        ..LocalLimits::default()
+                    },
                 ));
                 (local, Some(outbox), None)
             }

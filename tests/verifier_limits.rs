@@ -127,3 +127,18 @@ async fn an_approved_code_cannot_be_used_again() {
         assert!(find(&refused, "Dial").is_none());
     }
 }
+
+#[tokio::test]
+async fn the_local_send_limit_can_be_raised_for_benchmarks() {
+    let app = TestApp::spawn_configured(PARTICIPANTS, |s| {
+        s.limits.local_sends_per_number = 7;
+        s.limits.codes_per_number = 100;
+    })
+    .await;
+    for _ in 0..7 {
+        let doc = app.incoming(&sid(), GRACE, WEEKLY_LINE).await;
+        assert_eq!(verbs(&doc), ["Gather", "Redirect"]);
+    }
+    let refused = app.incoming(&sid(), GRACE, WEEKLY_LINE).await;
+    assert!(spoken(&refused)[0].contains("Too many codes"), "{:?}", spoken(&refused));
+}
