@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use url::Url;
 
 /// The most webhooks one simulated call makes before giving up on a server that loops.
@@ -175,6 +175,82 @@ pub enum Fallback {
     HangUp,
 }
 
+/// Where the code comes from when the caller types `code` (or [`Fallback::AutoCode`]).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum CodeSource {
+    /// The newest message to the caller in the whole of `GET /dev/outbox` (what
+    /// `bridgekeeper call` reads).
+    #[default]
+    Outbox,
+    /// The newest message in `GET /dev/outbox?to=CALLER`: the server filters, so a busy
+    /// outbox is not sent whole for every code.
+    OutboxForCaller,
+    /// Always this code (a fake Verify that sends one fixed code).
+    Fixed(String),
+}
+
+impl fmt::Debug for CodeSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CodeSource::Outbox => f.write_str("Outbox"),
+            CodeSource::OutboxForCaller => f.write_str("OutboxForCaller"),
+            CodeSource::Fixed(_) => f.write_str("Fixed([redacted])"),
+        }
+    }
+}
+
+/// Which webhook a request was, by the path it was posted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WebhookKind {
+    /// The incoming-call webhook, `POST /voice`.
+    Incoming,
+    /// A keypad or no-input webhook, `POST /voice/code`.
+    Code,
+    /// Any other path a document sent the call to.
+    Other,
+}
+
+impl WebhookKind {
+    /// The kind of a webhook posted to `url`.
+    pub fn of(url: &Url) -> Self {
+        let path = url.path();
+        if path.ends_with(crate::dialect::CODE_PATH) {
+            WebhookKind::Code
+        } else if path.ends_with("/voice") {
+            WebhookKind::Incoming
+        } else {
+            WebhookKind::Other
+        }
+    }
+
+    /// Its name in reports: `incoming`, `code` or `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookKind::Incoming => "incoming",
+            WebhookKind::Code => "code",
+            WebhookKind::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for WebhookKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One webhook the server answered: its kind, HTTP status, and the time from sending the
+/// request to reading the whole response body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookTiming {
+    /// Which webhook.
+    pub kind: WebhookKind,
+    /// The HTTP status of the answer.
+    pub status: u16,
+    /// Request sent to response read.
+    pub latency: Duration,
+}
+
 /// One simulated call.
 pub struct Simulator {
     client: reqwest::Client,
@@ -185,6 +261,8 @@ pub struct Simulator {
     auth_token: Option<String>,
     script: VecDeque<String>,
     fallback: Fallback,
+    code_source: CodeSource,
+    webhooks: Vec<WebhookTiming>,
     print: Box<dyn FnMut(&str) + Send + Sync>,
 }
 
@@ -224,12 +302,24 @@ pub fn parse_script(digits: &str) -> VecDeque<String> {
 impl Simulator {
     /// A call from `from` to `to` against `server`, with keypad input from `script`.
     pub fn new(server: Url, from: impl Into<String>, to: impl Into<String>) -> Self {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        Self::with_client(client, server, from, to)
+    }
+
+    /// Like [`Simulator::new`], but sending through `client`, which many simulated calls may
+    /// share (its connection pool, proxy and timeout settings are used as they are).
+    pub fn with_client(
+        client: reqwest::Client,
+        server: Url,
+        from: impl Into<String>,
+        to: impl Into<String>,
+    ) -> Self {
         Self {
-            client: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap_or_default(),
+            client,
             server,
             from: from.into(),
             to: to.into(),
@@ -237,8 +327,22 @@ impl Simulator {
             auth_token: None,
             script: VecDeque::new(),
             fallback: Fallback::HangUp,
+            code_source: CodeSource::default(),
+            webhooks: Vec::new(),
             print: Box::new(|_| {}),
         }
+    }
+
+    /// Where `code` (and [`Fallback::AutoCode`]) gets the code; the whole outbox by default.
+    pub fn code_source(mut self, source: CodeSource) -> Self {
+        self.code_source = source;
+        self
+    }
+
+    /// Every webhook the server answered so far, in order (kept after [`Simulator::play`]
+    /// returns, an error included).
+    pub fn webhooks(&self) -> &[WebhookTiming] {
+        &self.webhooks
     }
 
     /// Keys for the prompts, in order (`""` silence, `"code"` the outbox code).
@@ -296,7 +400,7 @@ impl Simulator {
         params
     }
 
-    async fn post(&self, url: &Url, params: &[(String, String)]) -> Result<Element, SimError> {
+    async fn post(&mut self, url: &Url, params: &[(String, String)]) -> Result<Element, SimError> {
         let mut request = self.client.post(url.clone()).form(params);
         if let Some(token) = &self.auth_token {
             request = request.header(
@@ -308,9 +412,15 @@ impl Simulator {
             url: url.clone(),
             source,
         };
+        let started = Instant::now();
         let response = request.send().await.map_err(http)?;
         let status = response.status().as_u16();
         let body = response.text().await.map_err(http)?;
+        self.webhooks.push(WebhookTiming {
+            kind: WebhookKind::of(url),
+            status,
+            latency: started.elapsed(),
+        });
         if status != 200 {
             return Err(SimError::Status {
                 url: url.clone(),
@@ -325,10 +435,19 @@ impl Simulator {
     }
 
     async fn outbox_code(&self) -> Result<String, SimError> {
-        let url = self
+        if let CodeSource::Fixed(code) = &self.code_source {
+            return Ok(code.clone());
+        }
+        let mut url = self
             .server
             .join("/dev/outbox")
             .map_err(|_| SimError::BadUrl("/dev/outbox".into()))?;
+        let me = PhoneNumber::parse(&self.from)
+            .map(|n| n.as_e164().to_owned())
+            .unwrap_or_else(|_| self.from.clone());
+        if self.code_source == CodeSource::OutboxForCaller {
+            url.query_pairs_mut().append_pair("to", &me);
+        }
         let http = |source| SimError::Http {
             url: url.clone(),
             source,
@@ -338,9 +457,6 @@ impl Simulator {
             return Err(SimError::NoCode(url));
         }
         let messages: Vec<OutboxMessage> = response.json().await.map_err(http)?;
-        let me = PhoneNumber::parse(&self.from)
-            .map(|n| n.as_e164().to_owned())
-            .unwrap_or_else(|_| self.from.clone());
         messages
             .into_iter()
             .rev()
@@ -615,6 +731,22 @@ mod tests {
         assert_eq!(Outcome::Rejected.to_string(), "rejected");
         assert_eq!(Outcome::Rejected.exit_status(), 3);
         assert_eq!(joined.exit_status(), 0);
+    }
+
+    #[test]
+    fn webhooks_are_told_apart_by_their_path() {
+        let kind = |u: &str| WebhookKind::of(&Url::parse(u).unwrap());
+        assert_eq!(kind("http://127.0.0.1:5000/voice"), WebhookKind::Incoming);
+        assert_eq!(
+            kind("http://127.0.0.1:5000/voice/code?s=abc"),
+            WebhookKind::Code
+        );
+        assert_eq!(kind("http://127.0.0.1:5000/elsewhere"), WebhookKind::Other);
+        assert_eq!(WebhookKind::Code.to_string(), "code");
+        assert_eq!(
+            format!("{:?}", CodeSource::Fixed("123456".into())),
+            "Fixed([redacted])"
+        );
     }
 
     #[test]

@@ -140,5 +140,9 @@ async fn the_local_send_limit_can_be_raised_for_benchmarks() {
         assert_eq!(verbs(&doc), ["Gather", "Redirect"]);
     }
     let refused = app.incoming(&sid(), GRACE, WEEKLY_LINE).await;
-    assert!(spoken(&refused)[0].contains("Too many codes"), "{:?}", spoken(&refused));
+    assert!(
+        spoken(&refused)[0].contains("Too many codes"),
+        "{:?}",
+        spoken(&refused)
+    );
 }

@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# One benchmark run on this machine: the server pinned to one core, the load on the other.
+# Builds release, generates 10,000 participants, then measures
+#   (a) POST /voice for known callers (rotating numbers) with wrk at 64 connections,
+#   (b) the same against a bare axum handler doing the same parsing (examples/floor.rs),
+#   (c) full calls per second with `bridgekeeper load` at concurrency 500 against the fake
+#       Verify at 100 ms latency (Twilio mode: signed webhooks, real HTTP to Verify),
+#   (d) the server's resident memory at idle and with 10,000 calls waiting for their code,
+# and writes the table to BENCHMARKS.md (with the machine and the date).
+#
+#   scripts/bench.sh                 # everything (about 3 minutes after the build)
+#   DURATION=10s CALLS=2000 scripts/bench.sh     # a quicker run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration="${DURATION:-20s}"
+calls="${CALLS:-10000}"
+concurrency="${CONCURRENCY:-500}"
+participants_n="${PARTICIPANTS:-10000}"
+server_core="${SERVER_CORE:-0}"
+load_core="${LOAD_CORE:-1}"
+out="${BENCHMARKS_FILE:-BENCHMARKS.md}"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk; then
+    echo "== installing wrk"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+need taskset || { echo "taskset (util-linux) is needed" >&2; exit 1; }
+need python3 || { echo "python3 is needed for the waiting-calls step" >&2; exit 1; }
+
+echo "== building release"
+cargo build --release --quiet --bin bridgekeeper --example floor
+bin=target/release/bridgekeeper
+floor=target/release/examples/floor
+
+work="$(mktemp -d -t bridgekeeper-bench.XXXXXX)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { # url
+    for _ in $(seq 1 200); do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "nothing answers at $1" >&2
+    return 1
+}
+wait_port() { # port
+    for _ in $(seq 1 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "nothing listens on port $1" >&2
+    return 1
+}
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+echo "== generating $participants_n participants"
+python3 - "$work/bench.toml" "$participants_n" <<'PY'
+import sys
+path, n = sys.argv[1], int(sys.argv[2])
+with open(path, "w") as f:
+    f.write('[[conference]]\nname = "Bench"\nnumbers = ["+12025550100"]\n\n')
+    for i in range(n):
+        role = "moderator" if i == 0 else "participant"
+        f.write(f'[[conference.participant]]\nname = "Caller {i}"\nphone = "+1415{2000000 + i:07d}"\nrole = "{role}"\n\n')
+PY
+$bin check "$work/bench.toml" | head -2
+
+# wrk script: POST /voice with form bodies like Twilio's, a new CallSid per request and the
+# caller rotating through the participants.
+cat > "$work/voice.lua" <<LUA
+local n = $participants_n
+local counter = 0
+local thread_id = math.random(1, 1000000)
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+request = function()
+    counter = counter + 1
+    local from = string.format("%%2B1415%07d", 2000000 + (counter % n))
+    local sid = string.format("CA%08x%024x", thread_id, counter)
+    local body = "CallSid=" .. sid .. "&AccountSid=AC00000000000000000000000000000000&From=" .. from ..
+        "&To=%2B12025550100&CallStatus=ringing&Direction=inbound&ApiVersion=2010-04-01&Caller=" .. from ..
+        "&Called=%2B12025550100"
+    return wrk.format(nil, "/voice", nil, body)
+end
+LUA
+
+run_wrk() { # url -> prints wrk output
+    taskset -c "$load_core" wrk -t1 -c64 -d"$duration" --latency -s "$work/voice.lua" "$1"
+}
+# Requests/sec and the latency percentiles from wrk's output, in milliseconds.
+wrk_rps() { awk '/^Requests\/sec/ {print $2}' "$1"; }
+wrk_pct() { # file pct
+    awk -v p="$2%" '$1 == p {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; printf "%.3f", v}' "$1"
+}
+wrk_errors() { awk '/Non-2xx|Socket errors/ {print}' "$1" | tr '\n' ' '; }
+
+secret="bench-secret-$(date +%s)-0123456789"
+common_flags=(--participants "$work/bench.toml" --secret "$secret" --secret-file "$work/secret"
+    --max-codes-per-minute 1000000000 --max-codes-per-number 1000000000
+    --max-wrong-per-number 1000000000 --local-sends-per-number 1000000000)
+
+echo "== (a) bridgekeeper POST /voice, development mode, $duration at 64 connections"
+port=$(free_port)
+RUST_LOG=warn taskset -c "$server_core" $bin serve --listen "127.0.0.1:$port" "${common_flags[@]}" \
+    >"$work/serve-a.log" 2>&1 &
+server_pid=$!; pids+=("$server_pid")
+wait_http "http://127.0.0.1:$port/healthz"
+run_wrk "http://127.0.0.1:$port" | tee "$work/a.txt"
+kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+
+echo "== (b) the floor: bare axum, same parsing, fixed Gather"
+port=$(free_port)
+taskset -c "$server_core" $floor --listen "127.0.0.1:$port" >"$work/floor.log" 2>&1 &
+floor_pid=$!; pids+=("$floor_pid")
+wait_port "$port"
+run_wrk "http://127.0.0.1:$port" | tee "$work/b.txt"
+kill "$floor_pid"; wait "$floor_pid" 2>/dev/null || true
+
+echo "== (c) $calls full calls at concurrency $concurrency, Twilio mode against the fake Verify at 100 ms"
+fake_port=$(free_port)
+taskset -c "$load_core" $bin fake-verify --listen "127.0.0.1:$fake_port" --latency 100ms --code 424242 \
+    --no-limits --account-sid AC00000000000000000000000000000000 --auth-token bench-token \
+    --service-sid VA00000000000000000000000000000000 >"$work/fake.log" 2>&1 &
+fake_pid=$!; pids+=("$fake_pid")
+wait_port "$fake_port"
+port=$(free_port)
+TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 TWILIO_AUTH_TOKEN=bench-token \
+TWILIO_VERIFY_SERVICE_SID=VA00000000000000000000000000000000 \
+TWILIO_VERIFY_BASE_URL="http://127.0.0.1:$fake_port" RUST_LOG=warn \
+    taskset -c "$server_core" $bin serve --listen "127.0.0.1:$port" "${common_flags[@]}" \
+    >"$work/serve-c.log" 2>&1 &
+server_pid=$!; pids+=("$server_pid")
+wait_http "http://127.0.0.1:$port/healthz"
+taskset -c "$load_core" $bin load --server "http://127.0.0.1:$port" --calls "$calls" \
+    --concurrency "$concurrency" --participants "$work/bench.toml" --auth-token bench-token \
+    --code 424242 | tee "$work/c.txt" || true
+kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+
+echo "== (d) resident memory: idle, then with $participants_n calls waiting for their code"
+port=$(free_port)
+TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 TWILIO_AUTH_TOKEN=bench-token \
+TWILIO_VERIFY_SERVICE_SID=VA00000000000000000000000000000000 \
+TWILIO_VERIFY_BASE_URL="http://127.0.0.1:$fake_port" RUST_LOG=warn \
+    taskset -c "$server_core" $bin serve --listen "127.0.0.1:$port" "${common_flags[@]}" \
+    >"$work/serve-d.log" 2>&1 &
+server_pid=$!; pids+=("$server_pid")
+wait_http "http://127.0.0.1:$port/healthz"
+sleep 1
+idle_kib=$(rss_kib "$server_pid")
+python3 - "$port" "$participants_n" <<'PY'
+# Rings every participant once (signed like Twilio) and leaves each call at its prompt.
+import base64, hashlib, hmac, http.client, sys, urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+port, n = int(sys.argv[1]), int(sys.argv[2])
+url = f"http://127.0.0.1:{port}/voice"
+def ring(chunk):
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    bad = 0
+    for i in chunk:
+        params = {"CallSid": f"CA{i:032x}", "From": f"+1415{2000000 + i:07d}", "To": "+12025550100",
+                  "CallStatus": "ringing", "Direction": "inbound"}
+        signed = url + "".join(k + params[k] for k in sorted(params))
+        sig = base64.b64encode(hmac.new(b"bench-token", signed.encode(), hashlib.sha1).digest()).decode()
+        conn.request("POST", "/voice", urllib.parse.urlencode(params),
+                     {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig})
+        r = conn.getresponse(); body = r.read()
+        if r.status != 200 or b"<Gather" not in body: bad += 1
+    return bad
+chunks = [range(k, n, 50) for k in range(50)]
+with ThreadPoolExecutor(50) as pool:
+    bad = sum(pool.map(ring, chunks))
+print(f"rang {n} calls, {bad} without a prompt")
+PY
+sleep 1
+waiting_kib=$(rss_kib "$server_pid")
+kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+
+# ---- the table ----
+a_rps=$(wrk_rps "$work/a.txt"); b_rps=$(wrk_rps "$work/b.txt")
+ratio=$(python3 -c "print(f'{float(\"$a_rps\")/float(\"$b_rps\"):.2f}')")
+per_call=$(python3 -c "print(f'{($waiting_kib-$idle_kib)*1024/$participants_n:.0f}')")
+c_line() { grep -E "^$1" "$work/c.txt" | head -1; }
+cpu="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+mem="$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+{
+    echo "# Benchmarks"
+    echo
+    echo "Produced by \`scripts/bench.sh\` on $(date -u +%Y-%m-%d) — $(nproc) cores ($cpu), $mem,"
+    echo "$(uname -sr); server pinned to core $server_core, load (wrk, \`bridgekeeper load\`, the fake"
+    echo "Verify) to core $load_core; release build; \`RUST_LOG=warn\`."
+    echo
+    echo "| measure | result | target |"
+    echo "|---|---|---|"
+    echo "| (a) \`POST /voice\`, known callers, dev mode, wrk 64 connections | $a_rps req/s; p50 $(wrk_pct "$work/a.txt" 50) ms, p90 $(wrk_pct "$work/a.txt" 90) ms, p99 $(wrk_pct "$work/a.txt" 99) ms $(wrk_errors "$work/a.txt") | p99 < 2 ms |"
+    echo "| (b) floor: bare axum, same parsing, fixed Gather | $b_rps req/s; p50 $(wrk_pct "$work/b.txt" 50) ms, p90 $(wrk_pct "$work/b.txt" 90) ms, p99 $(wrk_pct "$work/b.txt" 99) ms | |"
+    echo "| (a)/(b) | $ratio | ≥ 0.9 |"
+    echo "| (c) full calls, Twilio mode, fake Verify 100 ms, concurrency $concurrency | $(c_line 'calls/s' || true) — $(c_line 'errors' || true) | $calls calls, 0 errors |"
+    echo "| (d) resident memory idle / with $participants_n calls waiting | $idle_kib KiB / $waiting_kib KiB: $per_call bytes per waiting call | < 1 KiB per call |"
+    echo
+    echo "## Raw output"
+    echo
+    for part in a b c; do
+        echo "### ($part)"; echo; echo '```text'; cat "$work/$part.txt"; echo '```'; echo
+    done
+} > "$work/table.md"
+if [ -f "$out" ] && grep -q '^## Findings' "$out"; then
+    # Keep the hand-written findings below a new table.
+    { cat "$work/table.md"; sed -n '/^## Findings/,$p' "$out"; } > "$work/merged.md"
+    mv "$work/merged.md" "$out"
+else
+    mv "$work/table.md" "$out"
+fi
+echo
+sed -n '1,/^## Raw output/p' "$out" | head -n -1
