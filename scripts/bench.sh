@@ -72,7 +72,7 @@ with open(path, "w") as f:
         role = "moderator" if i == 0 else "participant"
         f.write(f'[[conference.participant]]\nname = "Caller {i}"\nphone = "+1415{2000000 + i:07d}"\nrole = "{role}"\n\n')
 PY
-$bin check "$work/bench.toml" | head -2
+$bin check "$work/bench.toml" | sed -n '1,2p'
 
 # wrk script: POST /voice with form bodies like Twilio's, a new CallSid per request and the
 # caller rotating through the participants.

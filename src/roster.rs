@@ -68,7 +68,7 @@ impl Roster {
     /// A key for per-number counters that does not spell the number out.
     pub fn number_key(&self, phone: &PhoneNumber) -> String {
         let full = hmac(&self.key, format!("number\0{}", phone.as_e164()).as_bytes());
-        full[..10].iter().map(|b| format!("{b:02x}")).collect()
+        crate::secret::hex(&full[..10])
     }
 }
 

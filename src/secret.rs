@@ -75,7 +75,7 @@ impl ServerSecret {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; GENERATED_LEN];
                 getrandom::fill(&mut bytes).map_err(|e| fail(format!("OS random source: {e}")))?;
-                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                let text = hex(&bytes);
                 let mut options = std::fs::OpenOptions::new();
                 options.write(true).create_new(true);
                 #[cfg(unix)]
@@ -85,7 +85,7 @@ impl ServerSecret {
                 }
                 match options.open(path) {
                     Ok(mut file) => {
-                        file.write_all(format!("{hex}\n").as_bytes())
+                        file.write_all(format!("{text}\n").as_bytes())
                             .map_err(|e| fail(e.to_string()))?;
                         Ok(Self(bytes.to_vec()))
                     }
@@ -104,6 +104,17 @@ impl ServerSecret {
     pub fn key(&self, purpose: &str) -> [u8; 32] {
         hmac(&self.0, purpose.as_bytes())
     }
+}
+
+/// Lowercase hex of `bytes`, without a formatting call per byte (it is on the webhook path).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// HMAC-SHA256 of `data` under `key`.
@@ -173,6 +184,12 @@ mod tests {
         }
         std::fs::write(&path, "not hex").unwrap();
         assert!(ServerSecret::load_or_create(&path).is_err());
+    }
+
+    #[test]
+    fn hex_is_lowercase_two_digits_a_byte() {
+        assert_eq!(hex(&[0, 1, 0xab, 0xff]), "0001abff");
+        assert_eq!(hex(&[]), "");
     }
 
     #[test]

@@ -290,7 +290,7 @@ pub fn random_call_sid() -> String {
             .as_nanos();
         bytes = nanos.to_be_bytes();
     }
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::secret::hex(&bytes);
     format!("CA{hex}")
 }
 

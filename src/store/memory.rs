@@ -9,6 +9,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Shards per map. Under load the maps hold one entry per call for hours, and a growing
+/// shard is rehashed whole: many small shards keep each rehash (a latency spike) short.
+const SHARDS: usize = 128;
+
 /// Call marks and counters in memory.
 #[derive(Debug)]
 pub struct MemoryStore {
@@ -23,9 +27,9 @@ impl MemoryStore {
     /// An empty store.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
-            marks: DashMap::new(),
-            counters: DashMap::new(),
-            values: DashMap::new(),
+            marks: DashMap::with_shard_amount(SHARDS),
+            counters: DashMap::with_shard_amount(SHARDS),
+            values: DashMap::with_shard_amount(SHARDS),
             lists: DashMap::new(),
             clock,
         }

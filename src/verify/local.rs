@@ -68,7 +68,7 @@ impl Pending {
     }
 
     fn nonce_hex(&self) -> String {
-        self.nonce.iter().map(|b| format!("{b:02x}")).collect()
+        crate::secret::hex(&self.nonce)
     }
 }
 
@@ -131,7 +131,7 @@ impl LocalVerifier {
     /// A store key for a number that does not spell the number out.
     fn number_key(&self, to: &PhoneNumber) -> String {
         let full = hmac(&self.key, format!("number\0{}", to.as_e164()).as_bytes());
-        full[..10].iter().map(|b| format!("{b:02x}")).collect()
+        crate::secret::hex(&full[..10])
     }
 
     fn code_for(&self, to: &PhoneNumber, nonce: &[u8; 16]) -> Code {
