@@ -73,6 +73,16 @@ with open(path, "w") as f:
         f.write(f'[[conference.participant]]\nname = "Caller {i}"\nphone = "+1415{2000000 + i:07d}"\nrole = "{role}"\n\n')
 PY
 $bin check "$work/bench.toml" | sed -n '1,2p'
+# (d) rings twice as many callers: the first half warms the allocator up, the second half
+# shows what one more waiting call costs.
+python3 - "$work/bench.toml" "$work/bench-double.toml" "$participants_n" <<'PY'
+import sys
+src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with open(dst, "w") as f:
+    f.write(open(src).read())
+    for i in range(n, 2 * n):
+        f.write(f'[[conference.participant]]\nname = "Caller {i}"\nphone = "+1415{2000000 + i:07d}"\nrole = "participant"\n\n')
+PY
 
 # wrk script: POST /voice with form bodies like Twilio's, a new CallSid per request and the
 # caller rotating through the participants.
@@ -145,22 +155,25 @@ taskset -c "$load_core" $bin load --server "http://127.0.0.1:$port" --calls "$ca
     --code 424242 | tee "$work/c.txt" || true
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
 
+double_flags=("${common_flags[@]}")
+double_flags[1]="$work/bench-double.toml"
 echo "== (d) resident memory: idle, then with $participants_n calls waiting for their code"
 port=$(free_port)
 TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 TWILIO_AUTH_TOKEN=bench-token \
 TWILIO_VERIFY_SERVICE_SID=VA00000000000000000000000000000000 \
 TWILIO_VERIFY_BASE_URL="http://127.0.0.1:$fake_port" RUST_LOG=warn \
-    taskset -c "$server_core" $bin serve --listen "127.0.0.1:$port" "${common_flags[@]}" \
+    taskset -c "$server_core" $bin serve --listen "127.0.0.1:$port" "${double_flags[@]}" \
     >"$work/serve-d.log" 2>&1 &
 server_pid=$!; pids+=("$server_pid")
 wait_http "http://127.0.0.1:$port/healthz"
-sleep 1
+# Let the allocator return what loading the participants used (its RSS settles in ~2 s).
+sleep 4
 idle_kib=$(rss_kib "$server_pid")
-python3 - "$port" "$participants_n" <<'PY'
+ring() { python3 - "$port" "$1" "$2" <<'PY'
 # Rings every participant once (signed like Twilio) and leaves each call at its prompt.
 import base64, hashlib, hmac, http.client, sys, urllib.parse
 from concurrent.futures import ThreadPoolExecutor
-port, n = int(sys.argv[1]), int(sys.argv[2])
+port, first, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 url = f"http://127.0.0.1:{port}/voice"
 def ring(chunk):
     conn = http.client.HTTPConnection("127.0.0.1", port)
@@ -175,19 +188,24 @@ def ring(chunk):
         r = conn.getresponse(); body = r.read()
         if r.status != 200 or b"<Gather" not in body: bad += 1
     return bad
-chunks = [range(k, n, 50) for k in range(50)]
+chunks = [range(first + k, first + n, 50) for k in range(50)]
 with ThreadPoolExecutor(50) as pool:
     bad = sum(pool.map(ring, chunks))
 print(f"rang {n} calls, {bad} without a prompt")
 PY
-sleep 1
+}
+ring 0 "$participants_n"
+sleep 4
+half_kib=$(rss_kib "$server_pid")
+ring "$participants_n" "$participants_n"
+sleep 4
 waiting_kib=$(rss_kib "$server_pid")
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
 
 # ---- the table ----
 a_rps=$(wrk_rps "$work/a.txt"); b_rps=$(wrk_rps "$work/b.txt")
 ratio=$(python3 -c "print(f'{float(\"$a_rps\")/float(\"$b_rps\"):.2f}')")
-per_call=$(python3 -c "print(f'{($waiting_kib-$idle_kib)*1024/$participants_n:.0f}')")
+per_call=$(python3 -c "print(f'{($waiting_kib-$half_kib)*1024/$participants_n:.0f}')")
 c_line() { grep -E "^$1" "$work/c.txt" | head -1; }
 cpu="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
 mem="$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
@@ -204,7 +222,7 @@ mem="$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
     echo "| (b) floor: bare axum, same parsing, fixed Gather | $b_rps req/s; p50 $(wrk_pct "$work/b.txt" 50) ms, p90 $(wrk_pct "$work/b.txt" 90) ms, p99 $(wrk_pct "$work/b.txt" 99) ms | |"
     echo "| (a)/(b) | $ratio | ≥ 0.9 |"
     echo "| (c) full calls, Twilio mode, fake Verify 100 ms, concurrency $concurrency | $(c_line 'calls/s' || true) — $(c_line 'errors' || true) | $calls calls, 0 errors |"
-    echo "| (d) resident memory idle / with $participants_n calls waiting | $idle_kib KiB / $waiting_kib KiB: $per_call bytes per waiting call | < 1 KiB per call |"
+    echo "| (d) resident memory: idle / $participants_n calls waiting / $((2 * participants_n)) calls waiting | $idle_kib KiB / $half_kib KiB / $waiting_kib KiB: $per_call bytes per additional waiting call | < 1 KiB per call |"
     echo
     echo "## Raw output"
     echo
