@@ -647,7 +647,11 @@ pub async fn run(args: LoadArgs) -> ExitCode {
     options.progress = std::io::stderr().is_terminal();
     match run_load(options).await {
         Ok(report) => {
-            print!("{report}");
+            {
+                use std::io::Write;
+                // A closed pipe (`load | head`) is not worth a panic.
+                let _ = write!(std::io::stdout().lock(), "{report}");
+            }
             ExitCode::from(report.exit_status())
         }
         Err(e) => {

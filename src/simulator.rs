@@ -648,6 +648,12 @@ pub fn default_to(participants: &std::path::Path, from: &str) -> Option<String> 
     conference.numbers().first().map(|n| n.as_e164().to_owned())
 }
 
+/// Writes a line to standard output; a closed pipe (`call | head`) is not worth a panic.
+pub fn say_out(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
 /// Runs `bridgekeeper call` and returns its exit status.
 pub async fn run(args: CallArgs) -> ExitCode {
     let to = match args.to.clone() {
@@ -674,13 +680,13 @@ pub async fn run(args: CallArgs) -> ExitCode {
         .script(args.digits.as_deref().map(parse_script).unwrap_or_default())
         .fallback(fallback)
         .auth_token(args.auth_token)
-        .printer(|line| println!("{line}"));
+        .printer(|line| say_out(line));
     if let Some(sid) = args.call_sid {
         simulator = simulator.call_sid(sid);
     }
     match simulator.play().await {
         Ok(outcome) => {
-            println!("{outcome}");
+            say_out(&outcome.to_string());
             ExitCode::from(outcome.exit_status())
         }
         Err(e) => {
