@@ -680,7 +680,7 @@ pub async fn run(args: CallArgs) -> ExitCode {
         .script(args.digits.as_deref().map(parse_script).unwrap_or_default())
         .fallback(fallback)
         .auth_token(args.auth_token)
-        .printer(|line| say_out(line));
+        .printer(say_out);
     if let Some(sid) = args.call_sid {
         simulator = simulator.call_sid(sid);
     }
