@@ -393,8 +393,8 @@ fn parse_base_url(raw: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-/// Reads durations like `5s`, `500ms` or `2` (seconds).
-fn parse_duration(raw: &str) -> Result<Duration, String> {
+/// Reads durations like `100ms`, `2s`, `1.5s`, `250us`, `1m`, or `0`; a bare number is seconds.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let (number, unit) = match raw.find(|c: char| !c.is_ascii_digit() && c != '.') {
         Some(at) => raw.split_at(at),
@@ -402,13 +402,15 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
     };
     let value: f64 = number
         .parse()
-        .map_err(|_| format!("{raw:?} is not a duration like 5s or 500ms"))?;
+        .map_err(|_| format!("{raw:?} is not a duration like 100ms, 2s or 0"))?;
     let seconds = match unit.trim() {
+        "us" | "µs" => value / 1_000_000.0,
         "ms" => value / 1000.0,
         "s" => value,
-        other => return Err(format!("unknown unit {other:?}: use s or ms")),
+        "m" => value * 60.0,
+        other => return Err(format!("unknown unit {other:?}: use us, ms, s or m")),
     };
-    Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{raw:?}: {e}"))
 }
 
 #[cfg(test)]

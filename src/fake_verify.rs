@@ -828,7 +828,7 @@ pub struct FakeVerifyArgs {
     #[arg(long, default_value = DEFAULT_LISTEN)]
     pub listen: String,
     /// Wait this long before answering each request, like `100ms`, `2s` or `0`.
-    #[arg(long, default_value = "0", value_parser = parse_duration)]
+    #[arg(long, default_value = "0", value_parser = crate::config::parse_duration)]
     pub latency: Duration,
     /// Text this six-digit code every time (random codes by default).
     #[arg(long, value_parser = parse_code)]
@@ -846,26 +846,6 @@ pub struct FakeVerifyArgs {
     /// for load runs.
     #[arg(long)]
     pub no_limits: bool,
-}
-
-/// Reads durations like `100ms`, `2s`, `1.5s`, `250us`, `1m`, or `0`; a bare number is seconds.
-pub fn parse_duration(raw: &str) -> Result<Duration, String> {
-    let raw = raw.trim();
-    let (number, unit) = match raw.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(at) => raw.split_at(at),
-        None => (raw, "s"),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{raw:?} is not a duration like 100ms, 2s or 0"))?;
-    let seconds = match unit.trim() {
-        "us" | "µs" => value / 1_000_000.0,
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        other => return Err(format!("unknown unit {other:?}: use us, ms, s or m")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{raw:?}: {e}"))
 }
 
 /// Accepts a six-digit code, as bridgekeeper asks callers for.
@@ -944,7 +924,7 @@ pub async fn run(args: FakeVerifyArgs) -> ExitCode {
         }
     };
     println!("{}", banner(&fake, &args));
-    stop_signal().await;
+    crate::startup::ctrl_c_or_sigterm().await;
     let count = fake.request_count();
     let served = match count {
         1 => "1 request".to_owned(),
@@ -958,28 +938,6 @@ pub async fn run(args: FakeVerifyArgs) -> ExitCode {
         Err(_) => eprintln!("fake Twilio Verify stopped after {served} (some still in flight)"),
     }
     ExitCode::SUCCESS
-}
-
-/// Ctrl-C or SIGTERM.
-async fn stop_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }
 
 #[cfg(test)]
@@ -1016,6 +974,7 @@ mod tests {
 
     #[test]
     fn durations_read_like_the_flag_says() {
+        use crate::config::parse_duration;
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
         assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));

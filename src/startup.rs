@@ -222,7 +222,7 @@ fn with_slash(url: &Url) -> String {
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
+pub async fn ctrl_c_or_sigterm() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -241,6 +241,11 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// Completes on Ctrl-C or SIGTERM, saying that the server drains.
+pub async fn shutdown_signal() {
+    ctrl_c_or_sigterm().await;
     tracing::info!(
         event = "server.shutdown",
         "shutting down: finishing in-flight webhooks"
