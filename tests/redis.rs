@@ -6,7 +6,7 @@ mod common;
 
 use bridgekeeper::twiml::parse::{Element, parse};
 use common::process::{ServerProcess, command, example_participants};
-use common::{find, spoken, verbs};
+use common::{find, latest_code, spoken, verbs};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -92,21 +92,6 @@ impl Caller {
             None => self.post(&target, &[]).await,
         }
     }
-}
-
-async fn latest_code(base: &str, to: &str) -> String {
-    let messages: Vec<serde_json::Value> = reqwest::get(format!("{base}/dev/outbox"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    messages
-        .iter()
-        .rev()
-        .find(|m| m["to"] == to)
-        .map(|m| m["code"].as_str().unwrap().to_owned())
-        .expect("a code in the outbox")
 }
 
 #[tokio::test(flavor = "multi_thread")]

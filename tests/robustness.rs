@@ -74,23 +74,6 @@ async fn post_twiml(client: &reqwest::Client, url: &str, params: &[(&str, &str)]
     parse(&body).unwrap()
 }
 
-async fn outbox_code(client: &reqwest::Client, base: &str, to: &str) -> String {
-    let messages: Vec<serde_json::Value> = client
-        .get(format!("{base}/dev/outbox"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    messages
-        .iter()
-        .rev()
-        .find(|m| m["to"] == to)
-        .map(|m| m["code"].as_str().unwrap().to_owned())
-        .expect("a code in the outbox")
-}
-
 /// The path and query of the Gather's action, to post to another base.
 fn action_path(doc: &Element) -> String {
     let action = find(doc, "Gather").unwrap().attr("action").unwrap();
@@ -122,7 +105,7 @@ async fn a_restart_between_the_gather_and_the_digits_does_not_strand_the_caller(
         &incoming_params(&sid, ADA, WEEKLY_LINE),
     )
     .await;
-    let code = outbox_code(&client, &base, ADA).await;
+    let code = latest_code(&base, ADA).await;
     drop(server); // killed: everything in memory is gone
 
     let _again = tokio::task::block_in_place(|| Server::start(&addr, secret));
@@ -163,7 +146,7 @@ async fn webhooks_of_one_call_may_alternate_between_two_instances() {
         &incoming_params(&sid, GRACE, WEEKLY_LINE),
     )
     .await;
-    let code = outbox_code(&client, &base_a, GRACE).await;
+    let code = latest_code(&base_a, GRACE).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let doc = post_twiml(
         &client,

@@ -322,6 +322,25 @@ pub fn verbs(doc: &Element) -> Vec<&str> {
     doc.children.iter().map(|c| c.name.as_str()).collect()
 }
 
+/// The newest code the server at `base` (a running server's base URL) sent to `to`.
+pub async fn latest_code(base: &str, to: &str) -> String {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let messages: Vec<OutboxMessage> = client
+        .get(format!("{base}/dev/outbox"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    messages
+        .into_iter()
+        .rev()
+        .find(|m| m.to == to)
+        .map(|m| m.code)
+        .expect("a code in the outbox")
+}
+
 /// A unique CallSid for a test.
 pub fn sid() -> String {
     bridgekeeper::simulator::random_call_sid()
