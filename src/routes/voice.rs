@@ -8,7 +8,6 @@ use crate::call::{self, CallState, Ending, Keypad, Next, Prompt, Reply};
 use crate::dialect;
 use crate::directory::{Conference, Participant};
 use crate::domain::{CallSid, PhoneNumber};
-use crate::roster::Roster;
 use crate::routes::form::{Form, Webhook, WebhookError};
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -222,7 +221,6 @@ async fn answer_code(app: &AppState, token: CallToken, keypad: Keypad) -> Answer
     span.record("caller", participant.phone.masked());
     let mut flow = Flow {
         app,
-        roster: &roster,
         conference,
         participant,
         number: roster.number_key(&participant.phone),
@@ -244,7 +242,6 @@ async fn answer_code(app: &AppState, token: CallToken, keypad: Keypad) -> Answer
 /// they ask for.
 struct Flow<'a> {
     app: &'a AppState,
-    roster: &'a Roster,
     conference: &'a Conference,
     participant: &'a Participant,
     number: String,
@@ -349,7 +346,6 @@ impl Flow<'_> {
                     role = %self.participant.role,
                     "code approved, joining"
                 );
-                let _ = self.roster;
                 Answer::done(Reply::join(self.participant, self.conference))
             }
             Next::End(ending) => end(ending, "call ended without joining"),
