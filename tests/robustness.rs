@@ -5,57 +5,18 @@ mod common;
 
 use bridgekeeper::simulator::Outcome;
 use bridgekeeper::twiml::parse::{Element, parse};
-use common::process::{command, example_participants};
+use common::process::{ServerProcess, example_participants};
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// A `serve` child on a given address with its log collected (so it can be restarted on the
-/// same port).
-struct Server {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl Server {
-    fn start(listen: &str, secret: &str) -> Self {
-        let mut child = command()
-            .args(["serve", "--listen", listen, "--participants"])
-            .arg(example_participants())
-            .env("BRIDGEKEEPER_SECRET", secret)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let listening = line.contains("listening on");
-                sink.lock().unwrap().push_str(&(line + "\n"));
-                if listening {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            let _ = child.kill();
-            panic!("server did not start: {}", log.lock().unwrap());
-        }
-        Self { child, log }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A `serve` of the example participants with this secret, on `listen`.
+fn serve(listen: &str, secret: &str) -> ServerProcess {
+    ServerProcess::start_on(
+        listen,
+        &["--participants", example_participants().to_str().unwrap()],
+        &[("BRIDGEKEEPER_SECRET", secret)],
+    )
 }
 
 fn free_addr() -> String {
@@ -98,7 +59,7 @@ async fn a_restart_between_the_gather_and_the_digits_does_not_strand_the_caller(
     let secret = "restart-test-secret-0123456789";
     let sid = sid();
 
-    let server = tokio::task::block_in_place(|| Server::start(&addr, secret));
+    let server = tokio::task::block_in_place(|| serve(&addr, secret));
     let doc = post_twiml(
         &client,
         &format!("{base}/voice"),
@@ -108,7 +69,7 @@ async fn a_restart_between_the_gather_and_the_digits_does_not_strand_the_caller(
     let code = latest_code(&base, ADA).await;
     drop(server); // killed: everything in memory is gone
 
-    let _again = tokio::task::block_in_place(|| Server::start(&addr, secret));
+    let _again = tokio::task::block_in_place(|| serve(&addr, secret));
     let joined = post_twiml(
         &client,
         &format!("{base}{}", action_path(&doc)),
@@ -129,14 +90,10 @@ async fn a_restart_between_the_gather_and_the_digits_does_not_strand_the_caller(
 async fn webhooks_of_one_call_may_alternate_between_two_instances() {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let secret = "two-instances-secret-0123456789";
-    let (a, b) = tokio::task::block_in_place(|| {
-        (
-            Server::start(&free_addr(), secret),
-            Server::start(&free_addr(), secret),
-        )
-    });
-    let base_a = base_of(&a);
-    let base_b = base_of(&b);
+    let (a, b) =
+        tokio::task::block_in_place(|| (serve(&free_addr(), secret), serve(&free_addr(), secret)));
+    let base_a = a.base.clone();
+    let base_b = b.base.clone();
     let sid = sid();
 
     // Ring on A, a wrong code on B, silence on A, the right code on B.
@@ -174,12 +131,6 @@ async fn webhooks_of_one_call_may_alternate_between_two_instances() {
         "{:?}",
         spoken(&joined)
     );
-}
-
-fn base_of(server: &Server) -> String {
-    let log = server.log.lock().unwrap().clone();
-    let rest = log.split("listening on ").nth(1).unwrap();
-    rest.split(';').next().unwrap().to_owned()
 }
 
 #[tokio::test]

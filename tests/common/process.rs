@@ -50,12 +50,16 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `serve` with these extra arguments and environment, and waits until it listens.
+    /// Starts `serve` on a random port with these extra arguments and environment, and waits
+    /// until it listens.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_on("127.0.0.1:0", args, env)
+    }
+
+    /// Starts `serve` on `listen` (to restart one on the same port), and waits until it listens.
+    pub fn start_on(listen: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = command();
-        cmd.arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args);
+        cmd.arg("serve").args(["--listen", listen]).args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
