@@ -10,6 +10,13 @@ pub trait Clock: Send + Sync + Debug + 'static {
     fn now(&self) -> Instant;
     /// Wall-clock time, for timestamps shown to people.
     fn wall(&self) -> SystemTime;
+
+    /// Wall-clock time in whole seconds since the Unix epoch (0 before it).
+    fn unix_now(&self) -> u64 {
+        self.wall()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
 }
 
 /// The real clock.

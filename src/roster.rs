@@ -67,8 +67,7 @@ impl Roster {
 
     /// A key for per-number counters that does not spell the number out.
     pub fn number_key(&self, phone: &PhoneNumber) -> String {
-        let full = hmac(&self.key, format!("number\0{}", phone.as_e164()).as_bytes());
-        crate::secret::hex(&full[..10])
+        crate::secret::number_key(&self.key, phone)
     }
 }
 

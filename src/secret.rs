@@ -117,6 +117,13 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// A store key for a phone number that does not spell the number out: hex of a truncated
+/// HMAC of its E.164 form under `key`.
+pub fn number_key(key: &[u8; 32], phone: &crate::domain::PhoneNumber) -> String {
+    let full = hmac(key, format!("number\0{}", phone.as_e164()).as_bytes());
+    hex(&full[..10])
+}
+
 /// HMAC-SHA256 of `data` under `key`.
 pub fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     // HMAC takes keys of any length.

@@ -66,13 +66,12 @@ impl Application {
             Some(url) => url,
             None => Url::parse(&format!("http://{addr}"))?,
         };
-        let memory = match &settings.store {
-            StoreSettings::Memory => Some(Arc::new(MemoryStore::new(clock.clone()))),
-            StoreSettings::Redis { .. } => None,
-        };
-        let store: Arc<dyn Store> = match (&settings.store, &memory) {
-            (_, Some(memory)) => memory.clone(),
-            (StoreSettings::Redis { url, prefix }, None) => {
+        let (store, memory): (Arc<dyn Store>, _) = match &settings.store {
+            StoreSettings::Memory => {
+                let memory = Arc::new(MemoryStore::new(clock.clone()));
+                (memory.clone(), Some(memory))
+            }
+            StoreSettings::Redis { url, prefix } => {
                 let redis = RedisStore::connect(url.expose_secret(), prefix, REDIS_TIMEOUT)
                     .await
                     .with_context(|| {
@@ -88,9 +87,8 @@ impl Application {
                     prefix = %prefix,
                     "shared state in Redis"
                 );
-                Arc::new(redis)
+                (Arc::new(redis), None)
             }
-            (StoreSettings::Memory, None) => unreachable!("a memory store was made above"),
         };
         let code_url = format!(
             "{}{}",

@@ -121,17 +121,9 @@ impl LocalVerifier {
         }
     }
 
-    fn unix_now(&self) -> u64 {
-        self.clock
-            .wall()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    }
-
     /// A store key for a number that does not spell the number out.
     fn number_key(&self, to: &PhoneNumber) -> String {
-        let full = hmac(&self.key, format!("number\0{}", to.as_e164()).as_bytes());
-        crate::secret::hex(&full[..10])
+        crate::secret::number_key(&self.key, to)
     }
 
     fn code_for(&self, to: &PhoneNumber, nonce: &[u8; 16]) -> Code {
@@ -148,7 +140,7 @@ impl LocalVerifier {
 
     /// How long a verification issued at `issued` has left, if any.
     fn left(&self, pending: &Pending) -> Option<Duration> {
-        let age = self.unix_now().checked_sub(pending.issued)?;
+        let age = self.clock.unix_now().checked_sub(pending.issued)?;
         self.limits
             .code_ttl
             .checked_sub(Duration::from_secs(age))
@@ -214,7 +206,7 @@ impl LocalVerifier {
             Some(p) => p,
             None => Pending {
                 nonce: random()?,
-                issued: self.unix_now(),
+                issued: self.clock.unix_now(),
             },
         };
         let left = self.left(&pending).unwrap_or(self.limits.code_ttl);
