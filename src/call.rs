@@ -155,8 +155,6 @@ pub enum Ending {
     Fault,
     /// The server-wide budget of codes per minute is spent.
     Busy,
-    /// A webhook came for a call this server does not know (or no longer knows).
-    UnknownCall,
     /// The caller was on the list when the call started but no longer is.
     NoLongerListed,
 }
@@ -175,7 +173,6 @@ impl Ending {
             Ending::CannotSend => "number_refused",
             Ending::Fault => "internal_fault",
             Ending::Busy => "code_budget_spent",
-            Ending::UnknownCall => "unknown_call",
             Ending::NoLongerListed => "no_longer_listed",
         }
     }
@@ -375,7 +372,6 @@ impl Reply {
             Ending::Busy => {
                 "Sorry, we are receiving a great many calls right now. Please try again in a minute. Goodbye."
             }
-            Ending::UnknownCall => "Sorry, we lost track of this call. Please call again. Goodbye.",
             Ending::NoLongerListed => {
                 "Sorry, your number is no longer on the list for this conference. Goodbye."
             }
