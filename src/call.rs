@@ -14,8 +14,8 @@
 //! ends within `1 + wrong + silences + resends + 1` webhooks (its [`Limits`]) whatever the
 //! caller does.
 
-use crate::directory::{Conference, Directory, Participant};
-use crate::domain::{Code, PhoneNumber, Role, caller_id};
+use crate::directory::{Conference, DialDigits, Directory, Participant};
+use crate::domain::{Code, PhoneNumber, Role};
 use crate::verify::{CheckOutcome, VerifyError};
 
 /// The per-call limits.
@@ -61,6 +61,8 @@ pub enum Refusal {
     Withheld,
     /// The caller is not on the conference's list.
     NotListed,
+    /// The dialect cannot join a room and the conference has no bridge to dial.
+    NoBridge,
 }
 
 impl Refusal {
@@ -70,6 +72,7 @@ impl Refusal {
             Refusal::UnknownLine => "unknown_line",
             Refusal::Withheld => "withheld_caller_id",
             Refusal::NotListed => "not_listed",
+            Refusal::NoBridge => "no_bridge_for_this_carrier",
         }
     }
 }
@@ -79,13 +82,13 @@ impl Refusal {
 pub fn admit<'d>(
     directory: &'d Directory,
     dialed: Option<&PhoneNumber>,
-    from: &str,
+    caller: Option<&PhoneNumber>,
 ) -> Result<(&'d Conference, &'d Participant), Refusal> {
     let conference = directory
         .conference_for_line(dialed)
         .ok_or(Refusal::UnknownLine)?;
-    let caller = caller_id(from).ok_or(Refusal::Withheld)?;
-    let participant = conference.participant(&caller).ok_or(Refusal::NotListed)?;
+    let caller = caller.ok_or(Refusal::Withheld)?;
+    let participant = conference.participant(caller).ok_or(Refusal::NotListed)?;
     Ok((conference, participant))
 }
 
@@ -113,6 +116,43 @@ impl Keypad {
     }
 }
 
+/// What a guest typed at the PIN prompt.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PinKeypad {
+    /// Nothing.
+    Silence,
+    /// Digits that could be a PIN (4 to 12).
+    Pin(String),
+    /// Anything else: counts as a wrong PIN.
+    Garbage,
+}
+
+impl std::fmt::Debug for PinKeypad {
+    // The digits may be the PIN: never in a debug line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PinKeypad::Silence => "Silence",
+            PinKeypad::Pin(_) => "Pin([redacted])",
+            PinKeypad::Garbage => "Garbage",
+        })
+    }
+}
+
+impl PinKeypad {
+    /// Reads the carrier's `Digits` parameter at the PIN prompt.
+    pub fn read(digits: Option<&str>) -> Self {
+        match digits.map(str::trim) {
+            None | Some("") => PinKeypad::Silence,
+            Some(raw)
+                if (4..=12).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                PinKeypad::Pin(raw.to_owned())
+            }
+            Some(_) => PinKeypad::Garbage,
+        }
+    }
+}
+
 /// Why the caller is asked for the code (again).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prompt {
@@ -130,6 +170,10 @@ pub enum Prompt {
     NoMoreResends,
     /// The code had expired and a fresh one was sent.
     Refreshed,
+    /// A caller not on the list, at a conference with a guest PIN: asked for the PIN.
+    GuestWelcome,
+    /// The PIN was wrong.
+    WrongPin,
 }
 
 /// Why the call ends without joining.
@@ -157,6 +201,10 @@ pub enum Ending {
     Busy,
     /// The caller was on the list when the call started but no longer is.
     NoLongerListed,
+    /// Too many wrong PINs on this call.
+    TooManyWrongPins,
+    /// Too many wrong PINs from this number lately.
+    PinsSpent,
 }
 
 impl Ending {
@@ -174,6 +222,8 @@ impl Ending {
             Ending::Fault => "internal_fault",
             Ending::Busy => "code_budget_spent",
             Ending::NoLongerListed => "no_longer_listed",
+            Ending::TooManyWrongPins => "too_many_wrong_pins",
+            Ending::PinsSpent => "wrong_pins_per_number_spent",
         }
     }
 }
@@ -224,6 +274,45 @@ impl CallState {
         }
     }
 
+    /// Decides what to do with what a guest typed at the PIN prompt: `Check` is never
+    /// returned; a PIN is compared by the caller of this function (see `after_pin`).
+    pub fn on_pin_silence_or_garbage(
+        &mut self,
+        keypad: &PinKeypad,
+        limits: &Limits,
+    ) -> Option<Next> {
+        match keypad {
+            PinKeypad::Silence => {
+                self.silences = self.silences.saturating_add(1);
+                Some(if self.silences >= limits.silences {
+                    Next::End(Ending::NoInput)
+                } else {
+                    Next::Ask(Prompt::NoInput)
+                })
+            }
+            PinKeypad::Garbage => Some(self.wrong_pin(limits)),
+            PinKeypad::Pin(_) => None,
+        }
+    }
+
+    /// Decides what follows a PIN comparison.
+    pub fn after_pin(&mut self, right: bool, limits: &Limits) -> Next {
+        if right {
+            Next::Join
+        } else {
+            self.wrong_pin(limits)
+        }
+    }
+
+    fn wrong_pin(&mut self, limits: &Limits) -> Next {
+        self.wrong = self.wrong.saturating_add(1);
+        if self.wrong >= limits.wrong {
+            Next::End(Ending::TooManyWrongPins)
+        } else {
+            Next::Ask(Prompt::WrongPin)
+        }
+    }
+
     /// Decides what follows the verifier's answer to a check.
     pub fn after_check(
         &mut self,
@@ -257,6 +346,38 @@ impl CallState {
     }
 }
 
+/// What the caller is asked to type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The six-digit one-time code.
+    Code,
+    /// The conference's guest PIN (4 to 12 digits, then `#`).
+    Pin,
+}
+
+/// Where a verified caller goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A named conference room.
+    Room {
+        /// The conference room.
+        conference: String,
+        /// Moderator or participant.
+        role: Role,
+        /// Music while waiting for a moderator.
+        hold_music: Option<String>,
+    },
+    /// An existing dial-in bridge, with the keys to send for this role.
+    Bridge {
+        /// The bridge's number.
+        number: PhoneNumber,
+        /// The keys sent once it answers (never spoken, never logged).
+        digits: Option<DialDigits>,
+        /// The role the keys are for.
+        role: Role,
+    },
+}
+
 /// What to tell the carrier, independent of its markup language.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
@@ -265,21 +386,19 @@ pub enum Reply {
         /// What the caller hears.
         say: String,
     },
-    /// Gather the code.
+    /// Gather the code (or PIN).
     Ask {
         /// What the caller hears while the keypad is open.
         say: Vec<String>,
+        /// What the keypad is for.
+        expect: Expect,
     },
     /// Join the conference.
     Join {
         /// What the caller hears first.
         say: String,
-        /// The conference room.
-        conference: String,
-        /// Moderator or participant.
-        role: Role,
-        /// Music while waiting for a moderator.
-        hold_music: Option<String>,
+        /// Where the caller goes.
+        target: Target,
     },
     /// Say goodbye and hang up.
     End {
@@ -290,6 +409,8 @@ pub enum Reply {
 
 const ENTER_CODE: &str = "Please enter the six-digit code from the text message, then press the pound key. \
      To get a new code, press star.";
+
+const ENTER_PIN: &str = "Please enter the conference PIN, then press the pound key.";
 
 impl Reply {
     /// The words for a refused call.
@@ -303,6 +424,9 @@ impl Reply {
             Refusal::NotListed => {
                 "Sorry, the number you are calling from is not on the list for this conference. \
                  Goodbye."
+            }
+            Refusal::NoBridge => {
+                "Sorry, this line is not set up yet. Please contact the organizer. Goodbye."
             }
         };
         Reply::Refuse { say: say.into() }
@@ -324,13 +448,32 @@ impl Reply {
                 "No more codes can be sent on this call. Please use the code you have.".into()
             }
             Prompt::Refreshed => "Your code had expired. We have sent you a new one.".into(),
+            Prompt::GuestWelcome => format!(
+                "Welcome to {conference}. Your number is not on the list for this conference, \
+                 but you may join as a guest with the conference PIN."
+            ),
+            Prompt::WrongPin => "That PIN is not right.".into(),
+        };
+        let (last, expect) = match prompt {
+            Prompt::GuestWelcome | Prompt::WrongPin => (ENTER_PIN, Expect::Pin),
+            _ => (ENTER_CODE, Expect::Code),
         };
         Reply::Ask {
-            say: vec![first, ENTER_CODE.into()],
+            say: vec![first, last.into()],
+            expect,
         }
     }
 
-    /// The words and room for joining.
+    /// The words for asking a guest for the PIN again after silence.
+    pub fn ask_pin_again() -> Self {
+        Reply::Ask {
+            say: vec!["We did not hear anything.".into(), ENTER_PIN.into()],
+            expect: Expect::Pin,
+        }
+    }
+
+    /// The words and destination for joining: the conference's bridge when it has one, else
+    /// its room.
     pub fn join(participant: &Participant, conference: &Conference) -> Self {
         Reply::Join {
             say: format!(
@@ -338,9 +481,15 @@ impl Reply {
                 participant.name,
                 conference.name()
             ),
-            conference: conference.name().to_owned(),
-            role: participant.role,
-            hold_music: conference.hold_music().map(str::to_owned),
+            target: target(conference, participant.role),
+        }
+    }
+
+    /// The words and destination for a guest who gave the right PIN (always a participant).
+    pub fn join_guest(conference: &Conference) -> Self {
+        Reply::Join {
+            say: format!("Thank you. Joining {} as a guest.", conference.name()),
+            target: target(conference, Role::Participant),
         }
     }
 
@@ -375,8 +524,33 @@ impl Reply {
             Ending::NoLongerListed => {
                 "Sorry, your number is no longer on the list for this conference. Goodbye."
             }
+            Ending::TooManyWrongPins => {
+                "That PIN is not right, and that was the last try. Goodbye."
+            }
+            Ending::PinsSpent => {
+                "Too many wrong PINs have been entered from this number. Please try again later. Goodbye."
+            }
         };
         Reply::End { say: say.into() }
+    }
+}
+
+/// Where a caller with `role` goes in `conference`.
+fn target(conference: &Conference, role: Role) -> Target {
+    match conference.bridge() {
+        Some(bridge) => Target::Bridge {
+            number: bridge.number.clone(),
+            digits: match role {
+                Role::Moderator => bridge.moderator_digits.clone(),
+                Role::Participant => bridge.participant_digits.clone(),
+            },
+            role,
+        },
+        None => Target::Room {
+            conference: conference.name().to_owned(),
+            role,
+            hold_music: conference.hold_music().map(str::to_owned),
+        },
     }
 }
 

@@ -72,6 +72,12 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_codes_per_minute: u64,
 
+    /// Guest PIN tries per minute for the whole server (conferences with a `guest_pin`): a
+    /// guard against many numbers guessing one PIN together.
+    #[arg(long, env = "BRIDGEKEEPER_MAX_PIN_TRIES_PER_MINUTE", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pin_tries_per_minute: u64,
+
     /// Development mode's local verifier: codes it sends per number per 10 minutes (5, like
     /// Twilio Verify); raised only for benchmarks.
     #[arg(long, env = "BRIDGEKEEPER_LOCAL_SENDS_PER_NUMBER", default_value_t = 5,
@@ -149,6 +155,9 @@ pub struct ServerLimits {
     pub codes_per_minute: u64,
     /// Sends per number per 10 minutes allowed by the local verifier (development mode).
     pub local_sends_per_number: u64,
+    /// Guest PIN tries per minute, all numbers together (a guard against distributed
+    /// guessing of a static PIN).
+    pub pin_tries_per_minute: u64,
 }
 
 impl Default for ServerLimits {
@@ -159,6 +168,7 @@ impl Default for ServerLimits {
             codes_per_number: 10,
             codes_per_minute: 600,
             local_sends_per_number: 5,
+            pin_tries_per_minute: 60,
         }
     }
 }
@@ -170,6 +180,9 @@ pub enum SecretSource {
     Given(ServerSecret),
     /// Derived from the Twilio auth token.
     FromAuthToken,
+    /// Derived from another carrier's secret key (SignalWire's signing key, CarrierX's URL
+    /// key), so that instances sharing it share the secret.
+    FromCarrierKey(SecretString),
     /// Generated once into this file (development mode).
     File(PathBuf),
 }
@@ -199,13 +212,60 @@ pub struct TwilioSettings {
     pub verify_base_url: Url,
 }
 
-/// How codes are sent and webhooks trusted.
+/// Which verification provider sends and checks the codes (`BRIDGEKEEPER_VERIFIER`).
 #[derive(Debug, Clone)]
-pub enum Mode {
-    /// Local verifier, unauthenticated webhooks, `/dev/outbox` on.
-    Development,
-    /// Twilio Verify, signed webhooks, no outbox.
+pub enum VerifierSettings {
+    /// The built-in engine delivering to `GET /dev/outbox` instead of a phone.
+    Dev,
+    /// Twilio Verify v2.
     Twilio(TwilioSettings),
+}
+
+impl VerifierSettings {
+    /// The name `BRIDGEKEEPER_VERIFIER` takes for it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            VerifierSettings::Dev => "dev",
+            VerifierSettings::Twilio(_) => "twilio",
+        }
+    }
+}
+
+/// The carriers' credentials: a carrier's webhooks are served (and authenticated) when its
+/// credential is set; with none set, the server is in development mode and serves every
+/// carrier unauthenticated. Independent of the verifier.
+#[derive(Clone, Default)]
+pub struct CarrierSettings {
+    /// `TWILIO_AUTH_TOKEN`: checks `X-Twilio-Signature`.
+    pub twilio: Option<SecretString>,
+    /// `SIGNALWIRE_SIGNING_KEY`: checks `X-SignalWire-Signature`.
+    pub signalwire: Option<SecretString>,
+    /// `TELNYX_PUBLIC_KEY`: the Ed25519 key Telnyx signs with (public, not a secret).
+    pub telnyx: Option<[u8; 32]>,
+    /// `BRIDGEKEEPER_CARRIERX_KEY`: the key CarrierX's URL must carry.
+    pub carrierx: Option<SecretString>,
+}
+
+impl std::fmt::Debug for CarrierSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |present: bool| if present { "set" } else { "unset" };
+        f.debug_struct("CarrierSettings")
+            .field("twilio", &set(self.twilio.is_some()))
+            .field("signalwire", &set(self.signalwire.is_some()))
+            .field("telnyx", &set(self.telnyx.is_some()))
+            .field("carrierx", &set(self.carrierx.is_some()))
+            .finish()
+    }
+}
+
+impl CarrierSettings {
+    /// Whether any carrier credential is set (otherwise: development mode).
+    pub fn any(&self) -> bool {
+        self.twilio.is_some()
+            || self.signalwire.is_some()
+            || self.telnyx.is_some()
+            || self.carrierx.is_some()
+    }
 }
 
 /// The server's settings, checked.
@@ -217,8 +277,12 @@ pub struct Settings {
     pub participants: PathBuf,
     /// The carrier-facing base URL; `None` means `http://<bound address>`.
     pub public_url: Option<Url>,
-    /// Development or Twilio.
-    pub mode: Mode,
+    /// The carriers' credentials.
+    pub carriers: CarrierSettings,
+    /// Who sends and checks the codes.
+    pub verifier: VerifierSettings,
+    /// `BRIDGEKEEPER_ADMIN_TOKEN`: opens `/dev/outbox` (and the admin API) to scripts.
+    pub admin_token: Option<SecretString>,
     /// The longest one request to the verification service may take.
     pub verify_timeout: Duration,
     /// Where the server secret comes from.
@@ -242,6 +306,17 @@ pub enum ConfigError {
         present: String,
         /// The names that are missing.
         missing: String,
+    },
+    /// `BRIDGEKEEPER_VERIFIER` names no verifier this build has.
+    #[error("BRIDGEKEEPER_VERIFIER={0} is not a verifier this server has; use twilio or dev")]
+    UnknownVerifier(String),
+    /// A carrier credential is set but unusable; the variable is named.
+    #[error("{name}: {reason}")]
+    BadCredential {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong (never the value).
+        reason: &'static str,
     },
     /// `TWILIO_VERIFY_BASE_URL` is not an http(s) URL.
     #[error("TWILIO_VERIFY_BASE_URL: {0}")]
@@ -281,38 +356,18 @@ impl Settings {
         args: ServeArgs,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let values = TWILIO_VARS.map(|name| env(name).filter(|v| !v.trim().is_empty()));
-        let mode = match values {
-            [None, None, None] => Mode::Development,
-            [
-                Some(account_sid),
-                Some(auth_token),
-                Some(verify_service_sid),
-            ] => {
-                let raw_base = env("TWILIO_VERIFY_BASE_URL")
-                    .filter(|v| !v.trim().is_empty())
-                    .unwrap_or_else(|| DEFAULT_VERIFY_BASE_URL.to_owned());
-                Mode::Twilio(TwilioSettings {
-                    account_sid: account_sid.trim().to_owned(),
-                    auth_token: SecretString::from(auth_token.trim().to_owned()),
-                    verify_service_sid: verify_service_sid.trim().to_owned(),
-                    verify_base_url: parse_base_url(&raw_base)
-                        .map_err(ConfigError::BadVerifyBaseUrl)?,
-                })
+        let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let verifier = verifier_settings(&env, set("BRIDGEKEEPER_VERIFIER"))?;
+        let carriers = carrier_settings(&env)?;
+        let admin_token = match env("BRIDGEKEEPER_ADMIN_TOKEN") {
+            None => None,
+            Some(token) if token.trim().len() >= 16 => {
+                Some(SecretString::from(token.trim().to_owned()))
             }
-            partial => {
-                let names = |present: bool| {
-                    TWILIO_VARS
-                        .iter()
-                        .zip(&partial)
-                        .filter(|(_, v)| v.is_some() == present)
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(" and ")
-                };
-                return Err(ConfigError::PartialTwilio {
-                    present: names(true),
-                    missing: names(false),
+            Some(_) => {
+                return Err(ConfigError::BadCredential {
+                    name: "BRIDGEKEEPER_ADMIN_TOKEN",
+                    reason: "must be at least 16 characters",
                 });
             }
         };
@@ -320,10 +375,13 @@ impl Settings {
         if verify_timeout < Duration::from_millis(100) || verify_timeout > MAX_VERIFY_TIMEOUT {
             return Err(ConfigError::BadVerifyTimeout(verify_timeout));
         }
-        let secret = match (&args.secret, &mode) {
-            (Some(text), _) => SecretSource::Given(ServerSecret::from_text(text)?),
-            (None, Mode::Twilio(_)) => SecretSource::FromAuthToken,
-            (None, Mode::Development) => SecretSource::File(args.secret_file.clone()),
+        let secret = match &args.secret {
+            Some(text) => SecretSource::Given(ServerSecret::from_text(text)?),
+            None if carriers.twilio.is_some() => SecretSource::FromAuthToken,
+            None => match (&carriers.signalwire, &carriers.carrierx) {
+                (Some(key), _) | (None, Some(key)) => SecretSource::FromCarrierKey(key.clone()),
+                (None, None) => SecretSource::File(args.secret_file.clone()),
+            },
         };
         let limits = ServerLimits {
             per_call: crate::call::Limits {
@@ -334,6 +392,7 @@ impl Settings {
             codes_per_number: args.max_codes_per_number,
             codes_per_minute: args.max_codes_per_minute,
             local_sends_per_number: args.local_sends_per_number,
+            pin_tries_per_minute: args.max_pin_tries_per_minute,
         };
         let store = match args.redis_url.filter(|u| !u.trim().is_empty()) {
             None => StoreSettings::Memory,
@@ -357,7 +416,9 @@ impl Settings {
             listen: args.listen,
             participants: args.participants,
             public_url: args.public_url,
-            mode,
+            carriers,
+            verifier,
+            admin_token,
             verify_timeout,
             secret,
             limits,
@@ -372,13 +433,111 @@ impl Settings {
             listen: "127.0.0.1:0".into(),
             participants,
             public_url: None,
-            mode: Mode::Development,
+            carriers: CarrierSettings::default(),
+            verifier: VerifierSettings::Dev,
+            admin_token: None,
             verify_timeout: DEFAULT_VERIFY_TIMEOUT,
             secret: SecretSource::Given(secret),
             limits: ServerLimits::default(),
             store: StoreSettings::Memory,
         }
     }
+}
+
+impl Settings {
+    /// Twilio mode, as the Twilio-only server had it: Twilio's webhooks signed with the auth
+    /// token and codes through Twilio Verify.
+    pub fn use_twilio(&mut self, twilio: TwilioSettings) {
+        self.carriers.twilio = Some(twilio.auth_token.clone());
+        self.verifier = VerifierSettings::Twilio(twilio);
+    }
+}
+
+/// Reads `BRIDGEKEEPER_VERIFIER` and the Twilio Verify variables. Unset, the verifier is the
+/// one whose credentials are complete (Twilio Verify when all three `TWILIO_*` are set); some
+/// but not all Verify variables are refused by name; none means `dev`.
+fn verifier_settings(
+    env: &impl Fn(&str) -> Option<String>,
+    chosen: Option<String>,
+) -> Result<VerifierSettings, ConfigError> {
+    let values = TWILIO_VARS.map(|name| env(name).filter(|v| !v.trim().is_empty()));
+    let twilio = || match &values {
+        [
+            Some(account_sid),
+            Some(auth_token),
+            Some(verify_service_sid),
+        ] => {
+            let raw_base = env("TWILIO_VERIFY_BASE_URL")
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| DEFAULT_VERIFY_BASE_URL.to_owned());
+            Ok(VerifierSettings::Twilio(TwilioSettings {
+                account_sid: account_sid.trim().to_owned(),
+                auth_token: SecretString::from(auth_token.trim().to_owned()),
+                verify_service_sid: verify_service_sid.trim().to_owned(),
+                verify_base_url: parse_base_url(&raw_base)
+                    .map_err(ConfigError::BadVerifyBaseUrl)?,
+            }))
+        }
+        partial => {
+            let names = |present: bool| {
+                TWILIO_VARS
+                    .iter()
+                    .zip(partial)
+                    .filter(|(_, v)| v.is_some() == present)
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            };
+            Err(ConfigError::PartialTwilio {
+                present: names(true),
+                missing: names(false),
+            })
+        }
+    };
+    match chosen.as_deref().map(str::trim) {
+        Some("twilio") => twilio(),
+        Some("dev") => Ok(VerifierSettings::Dev),
+        Some(other) => Err(ConfigError::UnknownVerifier(other.to_owned())),
+        // The auth token alone is a carrier credential and says nothing about the verifier.
+        None => match &values {
+            [None, _, None] => Ok(VerifierSettings::Dev),
+            _ => twilio(),
+        },
+    }
+}
+
+/// Reads the carriers' credentials; a set but empty or malformed one is refused by name.
+fn carrier_settings(env: &impl Fn(&str) -> Option<String>) -> Result<CarrierSettings, ConfigError> {
+    let key = |name: &'static str| -> Result<Option<SecretString>, ConfigError> {
+        match env(name) {
+            None => Ok(None),
+            Some(value) if value.trim().is_empty() => Err(ConfigError::BadCredential {
+                name,
+                reason: "is set but empty (unset it, or give the key)",
+            }),
+            Some(value) => Ok(Some(SecretString::from(value.trim().to_owned()))),
+        }
+    };
+    let telnyx = match key("TELNYX_PUBLIC_KEY")? {
+        None => None,
+        Some(text) => Some(
+            crate::carrier::telnyx::parse_public_key(text.expose_secret()).map_err(|reason| {
+                ConfigError::BadCredential {
+                    name: "TELNYX_PUBLIC_KEY",
+                    reason,
+                }
+            })?,
+        ),
+    };
+    Ok(CarrierSettings {
+        // Twilio's empty auth token has always meant "unset".
+        twilio: env("TWILIO_AUTH_TOKEN")
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| SecretString::from(v.trim().to_owned())),
+        signalwire: key("SIGNALWIRE_SIGNING_KEY")?,
+        telnyx,
+        carrierx: key("BRIDGEKEEPER_CARRIERX_KEY")?,
+    })
 }
 
 /// The default for `--verify-timeout`.
@@ -455,16 +614,19 @@ mod tests {
 
     #[test]
     fn no_twilio_variables_means_development_mode() {
-        assert!(matches!(settings(&[]).unwrap().mode, Mode::Development));
+        let dev = settings(&[]).unwrap();
+        assert!(matches!(dev.verifier, VerifierSettings::Dev));
+        assert!(!dev.carriers.any());
         // Empty values count as unset.
         let empty = settings(&[("TWILIO_AUTH_TOKEN", "")]).unwrap();
-        assert!(matches!(empty.mode, Mode::Development));
+        assert!(matches!(empty.verifier, VerifierSettings::Dev));
+        assert!(!empty.carriers.any());
     }
 
     #[test]
     fn all_three_twilio_variables_mean_twilio_mode() {
         let s = settings(&FULL).unwrap();
-        let Mode::Twilio(t) = &s.mode else {
+        let VerifierSettings::Twilio(t) = &s.verifier else {
             panic!("not Twilio mode")
         };
         assert_eq!(t.account_sid, "AC123");
@@ -472,7 +634,7 @@ mod tests {
         assert_eq!(t.verify_base_url.as_str(), "https://verify.twilio.com/");
         let mut with_base = FULL.to_vec();
         with_base.push(("TWILIO_VERIFY_BASE_URL", "http://127.0.0.1:9/"));
-        let Mode::Twilio(t) = settings(&with_base).unwrap().mode else {
+        let VerifierSettings::Twilio(t) = settings(&with_base).unwrap().verifier else {
             panic!()
         };
         assert_eq!(t.verify_base_url.as_str(), "http://127.0.0.1:9/");
@@ -496,8 +658,59 @@ mod tests {
         let s = settings(&FULL).unwrap();
         let debug = format!("{s:?}");
         assert!(!debug.contains("s3cr3t-token"), "{debug}");
-        let err = settings(&[("TWILIO_AUTH_TOKEN", "s3cr3t-token")]).unwrap_err();
+        // The auth token alone is a carrier credential: Twilio's webhooks are signed, codes
+        // go through the dev verifier.
+        let carrier_only = settings(&[("TWILIO_AUTH_TOKEN", "s3cr3t-token")]).unwrap();
+        assert!(carrier_only.carriers.twilio.is_some());
+        assert!(matches!(carrier_only.verifier, VerifierSettings::Dev));
+        assert!(!format!("{carrier_only:?}").contains("s3cr3t-token"));
+        let err = settings(&[
+            ("TWILIO_AUTH_TOKEN", "s3cr3t-token"),
+            ("TWILIO_ACCOUNT_SID", "AC1"),
+        ])
+        .unwrap_err();
         assert!(!format!("{err:?} {err}").contains("s3cr3t-token"));
+    }
+
+    #[test]
+    fn carrier_credentials_are_independent_of_the_verifier_and_checked_by_name() {
+        let s = settings(&[
+            ("SIGNALWIRE_SIGNING_KEY", "PSK_signing"),
+            ("BRIDGEKEEPER_CARRIERX_KEY", "cx-key-0123456789"),
+            (
+                "TELNYX_PUBLIC_KEY",
+                "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+            ),
+        ])
+        .unwrap();
+        assert!(s.carriers.signalwire.is_some() && s.carriers.carrierx.is_some());
+        assert!(s.carriers.telnyx.is_some());
+        assert!(matches!(s.verifier, VerifierSettings::Dev));
+        assert!(matches!(s.secret, SecretSource::FromCarrierKey(_)));
+        let debug = format!("{s:?}");
+        assert!(
+            !debug.contains("PSK_signing") && !debug.contains("cx-key"),
+            "{debug}"
+        );
+        for (name, value) in [
+            ("SIGNALWIRE_SIGNING_KEY", " "),
+            ("BRIDGEKEEPER_CARRIERX_KEY", ""),
+            ("TELNYX_PUBLIC_KEY", "not base64!"),
+            ("TELNYX_PUBLIC_KEY", "AAAA"),
+            ("BRIDGEKEEPER_ADMIN_TOKEN", "short"),
+        ] {
+            let err = settings(&[(name, value)]).unwrap_err().to_string();
+            assert!(err.starts_with(name), "{name}: {err}");
+        }
+        let err = settings(&[("BRIDGEKEEPER_VERIFIER", "carrier-pigeon")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("carrier-pigeon"), "{err}");
+        let mut env = FULL.to_vec();
+        env.push(("BRIDGEKEEPER_VERIFIER", "dev"));
+        let dev = settings(&env).unwrap();
+        assert!(matches!(dev.verifier, VerifierSettings::Dev));
+        assert!(dev.carriers.twilio.is_some());
     }
 
     #[test]

@@ -28,6 +28,89 @@ pub struct Conference {
     hold_music: Option<String>,
     participants: Vec<Participant>,
     by_phone: HashMap<PhoneNumber, usize>,
+    bridge: Option<Bridge>,
+    guest_pin: Option<GuestPin>,
+}
+
+/// An existing dial-in bridge a verified caller is dialed into, with the keys sent for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bridge {
+    /// The bridge's dial-in number.
+    pub number: PhoneNumber,
+    /// Keys sent once the bridge answers, for a moderator.
+    pub moderator_digits: Option<DialDigits>,
+    /// Keys sent once the bridge answers, for a participant.
+    pub participant_digits: Option<DialDigits>,
+}
+
+/// Keys to send to a bridge (`0-9`, `*`, `#`, `w`/`W` for a pause): a meeting code, so its
+/// `Debug` never shows them and nothing logs or speaks them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DialDigits(String);
+
+impl DialDigits {
+    /// The longest key sequence accepted.
+    pub const MAX_LEN: usize = 64;
+
+    /// Reads a key sequence, or says what is wrong with it.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err("is empty");
+        }
+        if raw.len() > Self::MAX_LEN {
+            return Err("is longer than 64 keys");
+        }
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'*' | b'#' | b'w' | b'W'))
+        {
+            return Err("may hold only 0-9, *, # and w or W (a half-second pause)");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The keys, for the one place that sends them (the dialect's `sendDigits`).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DialDigits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DialDigits([redacted])")
+    }
+}
+
+/// A conference's static PIN for callers who are not on its list (4 to 12 digits). `Debug`
+/// never shows it; it is compared in constant time.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GuestPin(String);
+
+impl GuestPin {
+    /// Reads a PIN, or says what is wrong with it.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        if !(4..=12).contains(&raw.len()) || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("must be 4 to 12 digits");
+        }
+        if raw.bytes().all(|b| b == raw.as_bytes()[0]) {
+            return Err("must not be one digit repeated");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// Whether `typed` is the PIN, compared in constant time.
+    pub fn matches(&self, typed: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        // Lengths are not secret (4 to 12 digits); the digits are.
+        self.0.len() == typed.len() && bool::from(self.0.as_bytes().ct_eq(typed.as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for GuestPin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GuestPin([redacted])")
+    }
 }
 
 /// A person allowed into a conference, known by the phone they call from.
@@ -164,6 +247,26 @@ pub enum Problem {
         /// What is wrong with it.
         reason: String,
     },
+    /// A name holding control characters, which would break the carrier's document and the
+    /// operator's terminal.
+    #[error("`name` of a {table} holds a control character ({found}); use plain text")]
+    ControlCharacter {
+        /// The table, as written in the file.
+        table: &'static str,
+        /// The character, escaped.
+        found: String,
+    },
+    /// Keys for a bridge that cannot be sent.
+    #[error("`{key}` of [conference.bridge] {reason}")]
+    BadDigits {
+        /// `moderator_digits` or `participant_digits`.
+        key: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A guest PIN that is too weak or not digits.
+    #[error("`guest_pin` {0}")]
+    BadPin(&'static str),
     /// A `role` other than the known ones.
     #[error("unknown role \"{role}\": allowed values are \"moderator\" and \"participant\"")]
     UnknownRole {
@@ -185,8 +288,18 @@ struct RawConference {
     name: Option<Spanned<String>>,
     numbers: Option<Spanned<Vec<Spanned<String>>>>,
     hold_music: Option<Spanned<String>>,
+    bridge: Option<Spanned<RawBridge>>,
+    guest_pin: Option<Spanned<String>>,
     #[serde(default)]
     participant: Vec<Spanned<RawParticipant>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBridge {
+    number: Option<Spanned<String>>,
+    moderator_digits: Option<Spanned<String>>,
+    participant_digits: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -281,6 +394,28 @@ impl Directory {
             if let Some(url) = &conference.hold_music {
                 let _ = writeln!(out, "  hold music   {url}");
             }
+            match &conference.bridge {
+                Some(bridge) => {
+                    let _ = writeln!(
+                        out,
+                        "  bridge       {} (keys sent for the caller, not shown)",
+                        bridge.number.masked()
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "  note: no [conference.bridge], so CarrierX (FlexML) calls to it are told \
+                         the line is not set up"
+                    );
+                }
+            }
+            if conference.guest_pin.is_some() {
+                let _ = writeln!(
+                    out,
+                    "  guest PIN    set (callers not on the list may enter it; not shown)"
+                );
+            }
             for p in &conference.participants {
                 let _ = writeln!(
                     out,
@@ -327,6 +462,16 @@ impl Conference {
         self.by_phone
             .get(phone)
             .and_then(|&index| self.participants.get(index))
+    }
+
+    /// The dial-in bridge callers are dialed into instead of a room, if any.
+    pub fn bridge(&self) -> Option<&Bridge> {
+        self.bridge.as_ref()
+    }
+
+    /// The PIN that admits callers who are not on the list, if any.
+    pub fn guest_pin(&self) -> Option<&GuestPin> {
+        self.guest_pin.as_ref()
     }
 
     fn has_moderator(&self) -> bool {
@@ -420,6 +565,17 @@ impl Builder<'_> {
             Some(value) => Some(self.hold_music(&value)?),
             None => None,
         };
+        let bridge = match raw.bridge {
+            Some(bridge) => Some(self.bridge(bridge)?),
+            None => None,
+        };
+        let guest_pin = match raw.guest_pin {
+            Some(pin) => Some(
+                GuestPin::parse(pin.get_ref())
+                    .map_err(|why| self.invalid(pin.span().start, Problem::BadPin(why)))?,
+            ),
+            None => None,
+        };
 
         let mut participants = Vec::new();
         let mut by_phone = HashMap::new();
@@ -462,6 +618,8 @@ impl Builder<'_> {
             hold_music,
             participants,
             by_phone,
+            bridge,
+            guest_pin,
         };
         if !conference.has_moderator() {
             self.directory.warnings.push(format!(
@@ -494,6 +652,15 @@ impl Builder<'_> {
         if trimmed.is_empty() {
             return Err(self.invalid(at, Problem::EmptyName { table }));
         }
+        if let Some(bad) = trimmed.chars().find(|c| c.is_control()) {
+            return Err(self.invalid(
+                at,
+                Problem::ControlCharacter {
+                    table,
+                    found: bad.escape_unicode().to_string(),
+                },
+            ));
+        }
         Ok((trimmed.to_owned(), at))
     }
 
@@ -525,6 +692,29 @@ impl Builder<'_> {
             return Err(refuse("there is no host".to_owned()));
         }
         Ok(url.to_string())
+    }
+
+    fn bridge(&self, spanned: Spanned<RawBridge>) -> Result<Bridge, DirectoryError> {
+        const TABLE: &str = "[conference.bridge]";
+        let at = spanned.span().start;
+        let raw = spanned.into_inner();
+        let Some(number) = raw.number else {
+            return Err(self.missing(at, TABLE, "number"));
+        };
+        let number = self.phone(&number, "`number` of [conference.bridge]")?;
+        let digits = |value: Option<Spanned<String>>, key: &'static str| match value {
+            None => Ok(None),
+            Some(value) => DialDigits::parse(value.get_ref())
+                .map(Some)
+                .map_err(|reason| {
+                    self.invalid(value.span().start, Problem::BadDigits { key, reason })
+                }),
+        };
+        Ok(Bridge {
+            number,
+            moderator_digits: digits(raw.moderator_digits, "moderator_digits")?,
+            participant_digits: digits(raw.participant_digits, "participant_digits")?,
+        })
     }
 
     fn role(&self, raw: &Spanned<String>) -> Result<Role, DirectoryError> {

@@ -4,11 +4,12 @@
 //! participants file, a one-time code goes out by SMS, the caller types it, and only then is
 //! the caller joined to the conference. The modules below each own one part of that.
 
+pub mod admin;
 pub mod call;
+pub mod carrier;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod dialect;
 pub mod directory;
 pub mod domain;
 pub mod fake_verify;
@@ -17,6 +18,7 @@ pub mod reload;
 pub mod roster;
 pub mod routes;
 pub mod secret;
+pub mod service;
 pub mod signature;
 pub mod simulator;
 pub mod startup;

@@ -5,6 +5,7 @@
 use crate::directory::{Conference, Directory, Participant};
 use crate::domain::PhoneNumber;
 use crate::secret::hmac;
+use crate::store::NumberKey;
 use crate::token::Fingerprint;
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
@@ -15,7 +16,20 @@ use std::sync::Arc;
 pub struct Roster {
     directory: Directory,
     by_fingerprint: HashMap<Fingerprint, (usize, usize)>,
+    /// Conferences with a guest PIN, by their guest fingerprint.
+    guests: HashMap<Fingerprint, usize>,
     key: [u8; 32],
+}
+
+/// The fingerprint a guest's call carries: the conference only (a guest is not listed).
+fn guest_fingerprint_with(key: &[u8; 32], conference: &str) -> Fingerprint {
+    let mut data = Vec::with_capacity(conference.len() + 8);
+    data.extend_from_slice(b"guest\0");
+    data.extend_from_slice(conference.as_bytes());
+    let full = hmac(key, &data);
+    let mut fp = [0u8; 12];
+    fp.copy_from_slice(&full[..12]);
+    fp
 }
 
 /// The fingerprint of a caller in a conference under `key`.
@@ -35,7 +49,11 @@ impl Roster {
     /// Indexes a directory under `key` (derived from the server secret).
     pub fn new(directory: Directory, key: [u8; 32]) -> Self {
         let mut by_fingerprint = HashMap::new();
+        let mut guests = HashMap::new();
         for (ci, conference) in directory.conferences().iter().enumerate() {
+            if conference.guest_pin().is_some() {
+                guests.insert(guest_fingerprint_with(&key, conference.name()), ci);
+            }
             for (pi, participant) in conference.participants().iter().enumerate() {
                 let fp = fingerprint_with(&key, conference.name(), &participant.phone);
                 by_fingerprint.insert(fp, (ci, pi));
@@ -44,6 +62,7 @@ impl Roster {
         Self {
             directory,
             by_fingerprint,
+            guests,
             key,
         }
     }
@@ -58,6 +77,18 @@ impl Roster {
         fingerprint_with(&self.key, conference.name(), &participant.phone)
     }
 
+    /// The fingerprint a guest's call carries for this conference.
+    pub fn guest_fingerprint(&self, conference: &Conference) -> Fingerprint {
+        guest_fingerprint_with(&self.key, conference.name())
+    }
+
+    /// The conference a guest fingerprint stands for, if it still has a guest PIN.
+    pub fn find_guest(&self, fingerprint: &Fingerprint) -> Option<&Conference> {
+        self.directory
+            .conferences()
+            .get(*self.guests.get(fingerprint)?)
+    }
+
     /// The conference and participant a fingerprint stands for, if still listed.
     pub fn find(&self, fingerprint: &Fingerprint) -> Option<(&Conference, &Participant)> {
         let (ci, pi) = *self.by_fingerprint.get(fingerprint)?;
@@ -65,9 +96,15 @@ impl Roster {
         Some((conference, conference.participants().get(pi)?))
     }
 
+    /// The key per-number counters use for callers whose number is withheld: they share one,
+    /// so calling again with a hidden number never buys more tries.
+    pub fn withheld_key(&self) -> NumberKey {
+        NumberKey::new("withheld".to_owned())
+    }
+
     /// A key for per-number counters that does not spell the number out.
-    pub fn number_key(&self, phone: &PhoneNumber) -> String {
-        crate::secret::number_key(&self.key, phone)
+    pub fn number_key(&self, phone: &PhoneNumber) -> NumberKey {
+        NumberKey::new(crate::secret::number_key(&self.key, phone))
     }
 }
 
@@ -154,7 +191,7 @@ phone = "+12025550101"
     fn number_keys_hide_the_number() {
         let roster = Roster::new(Directory::parse(TOML, "t.toml").unwrap(), [1; 32]);
         let key = roster.number_key(&PhoneNumber::parse("+12025550101").unwrap());
-        assert_eq!(key.len(), 20);
-        assert!(!key.contains("2025550101"));
+        assert_eq!(key.as_str().len(), 20);
+        assert!(!key.as_str().contains("2025550101"));
     }
 }

@@ -214,7 +214,7 @@ impl WebhookKind {
     /// The kind of a webhook posted to `url`.
     pub fn of(url: &Url) -> Self {
         let path = url.path();
-        if path.ends_with(crate::dialect::CODE_PATH) {
+        if path.ends_with("/voice/code") {
             WebhookKind::Code
         } else if path.ends_with("/voice") {
             WebhookKind::Incoming

@@ -1,13 +1,15 @@
 //! Builds the application on a listener the caller binds, and serves it until a shutdown
 //! future the caller supplies completes.
 
+use crate::carrier::{Carrier, CarrierKind, Carriers};
 use crate::clock::Clock;
-use crate::config::{Mode, SecretSource, Settings, StoreSettings, redacted_url};
+use crate::config::{SecretSource, Settings, StoreSettings, VerifierSettings, redacted_url};
 use crate::directory::Directory;
 use crate::reload::Reloader;
 use crate::roster::SharedRoster;
 use crate::routes;
 use crate::secret::ServerSecret;
+use crate::service::CallService;
 use crate::state::AppState;
 use crate::store::{MemoryStore, RedisStore, Store};
 use crate::token::Sealer;
@@ -50,12 +52,13 @@ impl Application {
         }
         let secret = match &settings.secret {
             SecretSource::Given(secret) => secret.clone(),
-            SecretSource::FromAuthToken => match &settings.mode {
-                Mode::Twilio(twilio) => {
-                    ServerSecret::derived_from_auth_token(twilio.auth_token.expose_secret())
-                }
-                Mode::Development => anyhow::bail!("no auth token to derive a secret from"),
+            SecretSource::FromAuthToken => match &settings.carriers.twilio {
+                Some(token) => ServerSecret::derived_from_auth_token(token.expose_secret()),
+                None => anyhow::bail!("no auth token to derive a secret from"),
             },
+            SecretSource::FromCarrierKey(key) => {
+                ServerSecret::derived_from_auth_token(key.expose_secret())
+            }
             SecretSource::File(path) => ServerSecret::load_or_create(path)?,
         };
         let listener = TcpListener::bind(&settings.listen)
@@ -90,13 +93,8 @@ impl Application {
                 (Arc::new(redis), None)
             }
         };
-        let code_url = format!(
-            "{}{}",
-            public_url.as_str().trim_end_matches('/'),
-            crate::dialect::CODE_PATH
-        );
-        let (verifier, outbox, webhook_token): (Arc<dyn Verifier>, _, _) = match settings.mode {
-            Mode::Development => {
+        let (verifier, outbox): (Arc<dyn Verifier>, _) = match settings.verifier {
+            VerifierSettings::Dev => {
                 let outbox = Outbox::new(store.clone());
                 let local = Arc::new(LocalVerifier::new(
                     secret.key("local verifier v1"),
@@ -108,29 +106,35 @@ impl Application {
                         ..LocalLimits::default()
                     },
                 ));
-                (local, Some(outbox), None)
+                (local, Some(outbox))
             }
-            Mode::Twilio(twilio) => {
+            VerifierSettings::Twilio(twilio) => {
                 let client = TwilioVerify::new(TwilioVerifyConfig {
                     base_url: twilio.verify_base_url,
                     account_sid: twilio.account_sid,
-                    auth_token: twilio.auth_token.clone(),
+                    auth_token: twilio.auth_token,
                     service_sid: twilio.verify_service_sid,
                     timeout: settings.verify_timeout,
                 })?;
-                (Arc::new(client), None, Some(twilio.auth_token))
+                (Arc::new(client), None)
             }
         };
-        let state = AppState {
+        let carriers = build_carriers(&settings.carriers, &public_url)?;
+        let calls = CallService {
             roster: Arc::new(SharedRoster::new(directory, secret.key("roster v1"))),
             verifier,
             store: store.clone(),
             sealer: Sealer::new(secret.key("call state v1")),
             limits: settings.limits,
+            clock: clock.clone(),
+        };
+        let state = AppState {
+            calls,
+            carriers,
+            store,
             outbox,
+            admin_token: settings.admin_token,
             public_url,
-            code_url,
-            webhook_token,
             clock,
         };
         Ok(Self {
@@ -158,35 +162,22 @@ impl Application {
     ) -> std::io::Result<()> {
         let addr = self.listener.local_addr()?;
         // Before the listening line, so that SIGHUP reloads from then on.
-        let reloader = Reloader::start(self.participants.clone(), self.state.roster.clone());
-        let conferences = self.state.roster.current().directory().conferences().len();
+        let reloader = Reloader::start(self.participants.clone(), self.state.calls.roster.clone());
+        let conferences = self
+            .state
+            .calls
+            .roster
+            .current()
+            .directory()
+            .conferences()
+            .len();
         tracing::info!(
             event = "server.listening",
             conferences,
             "listening on http://{addr}; point the carrier's voice webhook at {}voice",
             with_slash(&self.state.public_url)
         );
-        if self.state.outbox.is_some() {
-            tracing::warn!(
-                event = "server.development_mode",
-                "DEVELOPMENT MODE: webhooks are NOT authenticated and codes are NOT really sent \
-                 (read them at GET /dev/outbox). Do not expose this server to a real carrier."
-            );
-        } else {
-            tracing::info!(
-                event = "server.twilio_mode",
-                verifier = self.state.verifier.name(),
-                "Twilio mode: every webhook must carry a valid X-Twilio-Signature for {}",
-                with_slash(&self.state.public_url)
-            );
-            if self.state.public_url.scheme() != "https" {
-                tracing::warn!(
-                    event = "server.public_url_not_https",
-                    "the public URL is not https: Twilio signs the URL it calls, so set \
-                     BRIDGEKEEPER_PUBLIC_URL to it (the ngrok https URL) or every webhook gets 403"
-                );
-            }
-        }
+        banner(&self.state);
         let sweeper = self.memory.clone().map(|memory| {
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(SWEEP_EVERY);
@@ -206,6 +197,94 @@ impl Application {
         reloader.stop();
         tracing::info!(event = "server.stopped", "server stopped");
         served
+    }
+}
+
+/// The carriers to serve: those with a credential, or, with none at all (development mode),
+/// every carrier unauthenticated.
+fn build_carriers(
+    settings: &crate::config::CarrierSettings,
+    public_url: &Url,
+) -> anyhow::Result<Carriers> {
+    let development = !settings.any();
+    let mut served: Vec<Arc<dyn Carrier>> = Vec::new();
+    if development || settings.twilio.is_some() {
+        served.push(Arc::new(crate::carrier::twilio::Twilio::new(
+            settings.twilio.clone(),
+            public_url.clone(),
+        )));
+    }
+    if development || settings.signalwire.is_some() {
+        served.push(Arc::new(crate::carrier::signalwire::SignalWire::new(
+            settings.signalwire.clone(),
+            public_url.clone(),
+        )));
+    }
+    if development || settings.telnyx.is_some() {
+        served.push(Arc::new(
+            crate::carrier::telnyx::Telnyx::new(settings.telnyx)
+                .map_err(|e| anyhow::anyhow!("TELNYX_PUBLIC_KEY: {e}"))?,
+        ));
+    }
+    if development || settings.carrierx.is_some() {
+        served.push(Arc::new(crate::carrier::carrierx::CarrierX::new(
+            settings.carrierx.clone(),
+        )));
+    }
+    Ok(Carriers::new(served))
+}
+
+/// The start-up banner: which carriers are served and how, which verifier sends codes.
+fn banner(state: &AppState) {
+    let base = with_slash(&state.public_url);
+    let verifier = state.calls.verifier.name();
+    if state.development() {
+        tracing::warn!(
+            event = "server.development_mode",
+            verifier,
+            "DEVELOPMENT MODE: no carrier credential is set, so every carrier's webhooks are \
+             served WITHOUT authentication, and codes are NOT really sent (read them at \
+             GET {base}dev/outbox). Try it with `bridgekeeper call`; set a carrier's credential \
+             before a real carrier can reach this server."
+        );
+        return;
+    }
+    for carrier in state.carriers.served() {
+        let kind = carrier.kind();
+        tracing::info!(
+            event = "server.carrier",
+            carrier = kind.as_str(),
+            verifier,
+            "{kind}: webhooks at {}{} are authenticated ({})",
+            base,
+            kind.entry_path().trim_start_matches('/'),
+            match kind {
+                CarrierKind::Twilio => "X-Twilio-Signature, keyed by TWILIO_AUTH_TOKEN",
+                CarrierKind::SignalWire =>
+                    "X-SignalWire-Signature, keyed by SIGNALWIRE_SIGNING_KEY",
+                CarrierKind::Telnyx => "Ed25519, TELNYX_PUBLIC_KEY, timestamps within 300 s",
+                CarrierKind::CarrierX => "the key in the URL, BRIDGEKEEPER_CARRIERX_KEY",
+            }
+        );
+    }
+    if state.outbox.is_some() {
+        tracing::warn!(
+            event = "server.dev_verifier",
+            "the dev verifier sends NO text messages: codes are only at GET {base}dev/outbox, \
+             which answers only with Authorization: Bearer <BRIDGEKEEPER_ADMIN_TOKEN>{}",
+            if state.admin_token.is_some() {
+                ""
+            } else {
+                " (no token is set, so it answers 404)"
+            }
+        );
+    }
+    if state.public_url.scheme() != "https" {
+        tracing::warn!(
+            event = "server.public_url_not_https",
+            "the public URL is not https: carriers sign the URL they call, so set \
+             BRIDGEKEEPER_PUBLIC_URL to it (the ngrok https URL) or every webhook gets 403"
+        );
     }
 }
 

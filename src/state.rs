@@ -1,11 +1,10 @@
 //! The handles every handler shares: cheap to clone.
 
+use crate::carrier::Carriers;
 use crate::clock::Clock;
-use crate::config::ServerLimits;
-use crate::roster::SharedRoster;
+use crate::service::CallService;
 use crate::store::Store;
-use crate::token::Sealer;
-use crate::verify::{Outbox, Verifier};
+use crate::verify::Outbox;
 use secrecy::SecretString;
 use std::sync::Arc;
 use url::Url;
@@ -13,24 +12,19 @@ use url::Url;
 /// Shared application state.
 #[derive(Clone)]
 pub struct AppState {
-    /// Conferences and participants, swapped whole on reload.
-    pub roster: Arc<SharedRoster>,
-    /// Sends and checks codes.
-    pub verifier: Arc<dyn Verifier>,
-    /// Call marks and counters shared between webhooks (and instances).
+    /// The call's use case (roster, verifier, store, sealer, limits).
+    pub calls: CallService,
+    /// The carriers whose webhooks are served.
+    pub carriers: Carriers,
+    /// Marks and counters shared between webhooks (and instances).
     pub store: Arc<dyn Store>,
-    /// Signs the call state carried in the server's own URLs.
-    pub sealer: Sealer,
-    /// Limits across calls.
-    pub limits: ServerLimits,
-    /// The development outbox; `Some` only in development mode.
+    /// The development outbox; `Some` only with the `dev` verifier.
     pub outbox: Option<Outbox>,
-    /// The base URL the carrier reaches this server at; signatures are checked against it.
+    /// `BRIDGEKEEPER_ADMIN_TOKEN`: opens `/dev/outbox` when a real carrier can reach the
+    /// server.
+    pub admin_token: Option<SecretString>,
+    /// The base URL the carriers reach this server at; signatures are checked against it.
     pub public_url: Url,
-    /// The absolute URL the keypad input goes to, derived once from `public_url`.
-    pub code_url: String,
-    /// With it, every webhook must carry a valid `X-Twilio-Signature`.
-    pub webhook_token: Option<SecretString>,
     /// Time.
     pub clock: Arc<dyn Clock>,
 }
@@ -39,5 +33,10 @@ impl AppState {
     /// Unix seconds now.
     pub fn unix_now(&self) -> u64 {
         self.clock.unix_now()
+    }
+
+    /// Whether the server runs in development mode: no carrier authenticates its webhooks.
+    pub fn development(&self) -> bool {
+        !self.carriers.any_authenticated()
     }
 }

@@ -1,13 +1,15 @@
-//! The call's state between webhooks, carried in the URLs the server puts in its own TwiML,
-//! signed so that it cannot be forged, moved to another call or edited. See
+//! The call's state between webhooks, carried in the URLs the server puts in its own replies,
+//! signed so that it cannot be forged, moved to another call or carrier, or edited. See
 //! `docs/design.md` for the format and why.
 //!
 //! Layout (then base64url without padding):
-//! `version u8 | fingerprint [u8; 12] | seq u8 | wrong u8 | silences u8 | resends u8 |
-//!  flags u8 | issued u32 (unix seconds) | receipt length u8 | receipt | tag [u8; 16]`,
+//! `version u8 | carrier u8 | fingerprint [u8; 12] | seq u8 | wrong u8 | silences u8 |
+//!  resends u8 | flags u8 | issued u32 (unix seconds) | receipt length u8 | receipt | tag [u8; 16]`,
 //! where `tag` is HMAC-SHA256(state key, "bridgekeeper call state" 0 CallSid 0 payload)
 //! truncated to 128 bits.
 
+use crate::call::CallState;
+use crate::carrier::CarrierKind;
 use crate::domain::CallSid;
 use crate::secret::hmac;
 use crate::verify::Receipt;
@@ -16,7 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
 
 /// The format version; a token of another version is refused.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// The longest a call may keep using one token: far beyond any call's prompts.
 pub const MAX_AGE_SECS: u64 = 2 * 60 * 60;
 /// Clock skew tolerated between instances for a token "from the future".
@@ -25,27 +27,28 @@ pub const MAX_SKEW_SECS: u64 = 5 * 60;
 pub const MAX_TEXT_LEN: usize = 256;
 
 const TAG_LEN: usize = 16;
-const FIXED_LEN: usize = 1 + 12 + 5 + 4 + 1;
+const FIXED_LEN: usize = 1 + 1 + 12 + 1 + 4 + 4 + 1;
+const FLAG_REFRESHED: u8 = 1;
+const FLAG_GUEST: u8 = 2;
 
 /// Identifies the caller and conference without carrying the phone number: an HMAC over the
-/// conference name and the caller's E.164 number.
+/// conference name and the caller's E.164 number (or, for a guest, over the conference).
 pub type Fingerprint = [u8; 12];
 
 /// What a call carries from one webhook to the next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallToken {
-    /// Which listed caller in which conference.
+    /// The carrier the call came in through; a token is refused at any other.
+    pub carrier: CarrierKind,
+    /// Which listed caller in which conference (or which conference, for a guest).
     pub fingerprint: Fingerprint,
     /// How many steps the call has taken; only ever grows.
     pub seq: u8,
-    /// Wrong codes so far on this call.
-    pub wrong: u8,
-    /// Silent prompts so far.
-    pub silences: u8,
-    /// Codes sent again at the caller's request.
-    pub resends: u8,
-    /// Whether a fresh code was already sent because the first one expired.
-    pub refreshed: bool,
+    /// The call's counters, the one copy the state machine works on.
+    pub state: CallState,
+    /// Whether the caller is a guest asked for the conference's PIN, not a listed caller
+    /// asked for a one-time code.
+    pub guest: bool,
     /// Unix seconds when the call's first webhook was answered.
     pub issued: u32,
     /// The verifier's receipt for the code sent.
@@ -61,6 +64,9 @@ pub enum TokenError {
     /// Another format version.
     #[error("the call state has an unknown version")]
     Version,
+    /// Made for a call of another carrier.
+    #[error("the call state belongs to another carrier")]
+    Carrier,
     /// The tag does not match: forged, edited, or made for another call.
     #[error("the call state is not signed for this call")]
     BadSignature,
@@ -104,16 +110,22 @@ impl Sealer {
         let receipt = token.receipt.as_bytes();
         let mut bytes = Vec::with_capacity(FIXED_LEN + receipt.len() + TAG_LEN);
         bytes.push(VERSION);
+        bytes.push(token.carrier.code());
         bytes.extend_from_slice(&token.fingerprint);
+        let flags = if token.state.refreshed {
+            FLAG_REFRESHED
+        } else {
+            0
+        } | if token.guest { FLAG_GUEST } else { 0 };
         bytes.extend_from_slice(&[
             token.seq,
-            token.wrong,
-            token.silences,
-            token.resends,
-            u8::from(token.refreshed),
+            token.state.wrong,
+            token.state.silences,
+            token.state.resends,
+            flags,
         ]);
         bytes.extend_from_slice(&token.issued.to_be_bytes());
-        // Receipts are at most 32 bytes by construction.
+        // Receipts are at most Receipt::MAX_LEN (< 256) bytes by construction.
         bytes.push(receipt.len() as u8);
         bytes.extend_from_slice(receipt);
         let tag = self.tag(sid, &bytes);
@@ -121,9 +133,16 @@ impl Sealer {
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
-    /// Reads a token for the call `sid`, checking its signature and age (`now` in unix
-    /// seconds). Nothing in it is trusted before the signature is checked.
-    pub fn open(&self, sid: &CallSid, text: &str, now: u64) -> Result<CallToken, TokenError> {
+    /// Reads a token for the call `sid` that came in through `carrier`, checking its
+    /// signature, carrier and age (`now` in unix seconds). Nothing in it is trusted before the
+    /// signature is checked.
+    pub fn open(
+        &self,
+        carrier: CarrierKind,
+        sid: &CallSid,
+        text: &str,
+        now: u64,
+    ) -> Result<CallToken, TokenError> {
         if text.len() > MAX_TEXT_LEN {
             return Err(TokenError::Malformed);
         }
@@ -140,13 +159,17 @@ impl Sealer {
         if payload[0] != VERSION {
             return Err(TokenError::Version);
         }
+        if CarrierKind::from_code(payload[1]) != Some(carrier) {
+            return Err(TokenError::Carrier);
+        }
         let receipt_len = usize::from(payload[FIXED_LEN - 1]);
         if payload.len() != FIXED_LEN + receipt_len {
             return Err(TokenError::Malformed);
         }
         let mut fingerprint = [0u8; 12];
-        fingerprint.copy_from_slice(&payload[1..13]);
-        let issued = u32::from_be_bytes([payload[18], payload[19], payload[20], payload[21]]);
+        fingerprint.copy_from_slice(&payload[2..14]);
+        let flags = payload[18];
+        let issued = u32::from_be_bytes([payload[19], payload[20], payload[21], payload[22]]);
         let age = now.checked_sub(u64::from(issued));
         match age {
             Some(age) if age > MAX_AGE_SECS => return Err(TokenError::Expired),
@@ -154,12 +177,16 @@ impl Sealer {
             _ => {}
         }
         Ok(CallToken {
+            carrier,
             fingerprint,
-            seq: payload[13],
-            wrong: payload[14],
-            silences: payload[15],
-            resends: payload[16],
-            refreshed: payload[17] & 1 == 1,
+            seq: payload[14],
+            state: CallState {
+                wrong: payload[15],
+                silences: payload[16],
+                resends: payload[17],
+                refreshed: flags & FLAG_REFRESHED != 0,
+            },
+            guest: flags & FLAG_GUEST != 0,
             issued,
             receipt: Receipt::new(payload[FIXED_LEN..].to_vec()).ok_or(TokenError::Malformed)?,
         })
@@ -182,37 +209,43 @@ mod tests {
 
     fn token() -> CallToken {
         CallToken {
+            carrier: CarrierKind::Twilio,
             fingerprint: [9; 12],
             seq: 3,
-            wrong: 1,
-            silences: 2,
-            resends: 1,
-            refreshed: true,
+            state: CallState {
+                wrong: 1,
+                silences: 2,
+                resends: 1,
+                refreshed: true,
+            },
+            guest: false,
             issued: NOW as u32,
             receipt: Receipt::new(vec![1, 2, 3]).unwrap(),
         }
     }
 
+    const TW: CarrierKind = CarrierKind::Twilio;
+
     #[test]
     fn a_sealed_token_opens_on_its_call() {
         let text = sealer().seal(&sid("CA1"), &token());
-        assert!(text.len() < 80, "{} characters", text.len());
+        assert!(text.len() < 90, "{} characters", text.len());
         assert!(
             text.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
-        assert_eq!(sealer().open(&sid("CA1"), &text, NOW + 60), Ok(token()));
+        assert_eq!(sealer().open(TW, &sid("CA1"), &text, NOW + 60), Ok(token()));
     }
 
     #[test]
     fn a_token_is_refused_on_another_call_or_under_another_key() {
         let text = sealer().seal(&sid("CA1"), &token());
         assert_eq!(
-            sealer().open(&sid("CA2"), &text, NOW),
+            sealer().open(TW, &sid("CA2"), &text, NOW),
             Err(TokenError::BadSignature)
         );
         assert_eq!(
-            Sealer::new([43; 32]).open(&sid("CA1"), &text, NOW),
+            Sealer::new([43; 32]).open(TW, &sid("CA1"), &text, NOW),
             Err(TokenError::BadSignature)
         );
     }
@@ -226,7 +259,7 @@ mod tests {
             edited[i] ^= 1;
             let edited = URL_SAFE_NO_PAD.encode(edited);
             assert!(
-                sealer().open(&sid("CA1"), &edited, NOW).is_err(),
+                sealer().open(TW, &sid("CA1"), &edited, NOW).is_err(),
                 "byte {i}"
             );
         }
@@ -236,20 +269,23 @@ mod tests {
     fn old_and_future_tokens_expire() {
         let text = sealer().seal(&sid("CA1"), &token());
         assert_eq!(
-            sealer().open(&sid("CA1"), &text, NOW + MAX_AGE_SECS + 1),
+            sealer().open(TW, &sid("CA1"), &text, NOW + MAX_AGE_SECS + 1),
             Err(TokenError::Expired)
         );
         assert_eq!(
-            sealer().open(&sid("CA1"), &text, NOW - MAX_SKEW_SECS - 1),
+            sealer().open(TW, &sid("CA1"), &text, NOW - MAX_SKEW_SECS - 1),
             Err(TokenError::Expired)
         );
-        assert!(sealer().open(&sid("CA1"), &text, NOW - 10).is_ok());
+        assert!(sealer().open(TW, &sid("CA1"), &text, NOW - 10).is_ok());
     }
 
     #[test]
     fn garbage_is_malformed_not_a_panic() {
         for text in ["", "!!!", "AAAA", &"A".repeat(300), "Zm9v"] {
-            assert!(sealer().open(&sid("CA1"), text, NOW).is_err(), "{text:?}");
+            assert!(
+                sealer().open(TW, &sid("CA1"), text, NOW).is_err(),
+                "{text:?}"
+            );
         }
     }
 
@@ -259,12 +295,49 @@ mod tests {
         let text = s.seal(&sid("CA1"), &token());
         let mut bytes = URL_SAFE_NO_PAD.decode(&text).unwrap();
         let payload_len = bytes.len() - TAG_LEN;
-        bytes[0] = 2;
+        bytes[0] = VERSION + 1;
         let tag = s.tag(&sid("CA1"), &bytes[..payload_len]);
         bytes[payload_len..].copy_from_slice(&tag);
         assert_eq!(
-            s.open(&sid("CA1"), &URL_SAFE_NO_PAD.encode(bytes), NOW),
+            s.open(TW, &sid("CA1"), &URL_SAFE_NO_PAD.encode(bytes), NOW),
             Err(TokenError::Version)
         );
+    }
+}
+
+#[cfg(test)]
+mod carrier_tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_refused_at_another_carrier_and_keeps_the_guest_flag() {
+        let sealer = Sealer::new([7; 32]);
+        let sid = CallSid::parse("8c1f5c3e-2b4a-4f9e-9d2a-0123456789ab").unwrap();
+        let token = CallToken {
+            carrier: CarrierKind::SignalWire,
+            fingerprint: [1; 12],
+            seq: 1,
+            state: CallState::default(),
+            guest: true,
+            issued: 1_800_000_000,
+            receipt: Receipt::new(vec![5; Receipt::MAX_LEN]).unwrap(),
+        };
+        let text = sealer.seal(&sid, &token);
+        assert!(text.len() <= MAX_TEXT_LEN);
+        let now = 1_800_000_010;
+        assert_eq!(
+            sealer.open(CarrierKind::SignalWire, &sid, &text, now),
+            Ok(token)
+        );
+        for other in [
+            CarrierKind::Twilio,
+            CarrierKind::Telnyx,
+            CarrierKind::CarrierX,
+        ] {
+            assert_eq!(
+                sealer.open(other, &sid, &text, now),
+                Err(TokenError::Carrier)
+            );
+        }
     }
 }

@@ -343,7 +343,13 @@ async fn a_code_webhook_without_or_with_a_forged_state_never_joins() {
     let forged = format!("/voice/code?s={}", "A".repeat(42));
     for path in ["/voice/code", "/voice/code?s=", forged.as_str()] {
         let (status, body) = app
-            .post(path, &[("CallSid", "CAnever"), ("Digits", "123456")])
+            .post(
+                path,
+                &[
+                    ("CallSid", "CA0123456789abcdef0123456789abcdef"),
+                    ("Digits", "123456"),
+                ],
+            )
             .await;
         assert_eq!(status, 400, "{path}: {body}");
         assert!(body.contains("call state"), "{body}");

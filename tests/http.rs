@@ -62,7 +62,13 @@ async fn a_webhook_without_call_sid_is_a_400_with_a_reason() {
 async fn an_incoming_webhook_without_from_is_a_400() {
     let app = TestApp::spawn().await;
     let (status, body) = app
-        .post("/voice", &[("CallSid", "CA1"), ("To", WEEKLY_LINE)])
+        .post(
+            "/voice",
+            &[
+                ("CallSid", "CA0123456789abcdef0123456789abcdef"),
+                ("To", WEEKLY_LINE),
+            ],
+        )
         .await;
     assert_eq!(status, 400);
     assert!(body.contains("From"), "{body}");

@@ -4,7 +4,7 @@
 
 mod common;
 
-use bridgekeeper::config::{Mode, TwilioSettings};
+use bridgekeeper::config::TwilioSettings;
 use bridgekeeper::load::{Caller, LoadOptions, load_callers, run_load};
 use common::fake_verify::FakeVerify;
 use common::process::{ServerProcess, command, contains_digit_run};
@@ -268,7 +268,7 @@ async fn a_wrong_code_is_counted_as_the_call_ending_without_joining() {
 async fn twilio_app(people: usize, fake: &FakeVerify) -> TestApp {
     let base = fake.base.clone();
     TestApp::spawn_configured(&roster(people), move |settings| {
-        settings.mode = Mode::Twilio(TwilioSettings {
+        settings.use_twilio(TwilioSettings {
             account_sid: ACCOUNT_SID.into(),
             auth_token: AUTH_TOKEN.to_owned().into(),
             verify_service_sid: SERVICE_SID.into(),

@@ -32,7 +32,7 @@ async fn a_whole_day_of_calls_leaves_no_number_and_no_code_in_the_logs() {
             "+1 (202) 555-0101",
             "--auto-code",
             "--call-sid",
-            "CAjoinmoderator",
+            "CA00000000000000000000000000000001",
         ],
         &[
             "--from",
@@ -40,7 +40,7 @@ async fn a_whole_day_of_calls_leaves_no_number_and_no_code_in_the_logs() {
             "--digits",
             "000000,111111,222222",
             "--call-sid",
-            "CAwrongcodes",
+            "CA00000000000000000000000000000002",
         ],
         &[
             "--from",
@@ -48,7 +48,7 @@ async fn a_whole_day_of_calls_leaves_no_number_and_no_code_in_the_logs() {
             "--digits",
             "*,,12,code",
             "--call-sid",
-            "CAresend",
+            "CA00000000000000000000000000000003",
         ],
         &[
             "--from",
@@ -56,7 +56,7 @@ async fn a_whole_day_of_calls_leaves_no_number_and_no_code_in_the_logs() {
             "--to",
             "+12025550100",
             "--call-sid",
-            "CAstranger",
+            "CA00000000000000000000000000000004",
         ],
         &[
             "--from",
@@ -64,7 +64,7 @@ async fn a_whole_day_of_calls_leaves_no_number_and_no_code_in_the_logs() {
             "--to",
             "+12025550150",
             "--call-sid",
-            "CAwithheld",
+            "CA00000000000000000000000000000005",
         ],
         &[
             "--from",
@@ -72,7 +72,7 @@ async fn a_whole_day_of_calls_leaves_no_number_and_no_code_in_the_logs() {
             "--to",
             "+12025550177",
             "--call-sid",
-            "CAunknownline",
+            "CA00000000000000000000000000000006",
         ],
         &[
             "--from",
@@ -82,7 +82,7 @@ async fn a_whole_day_of_calls_leaves_no_number_and_no_code_in_the_logs() {
             "--digits",
             "code",
             "--call-sid",
-            "CAboard",
+            "CA00000000000000000000000000000007",
         ],
     ];
     let outcomes: Vec<i32> =

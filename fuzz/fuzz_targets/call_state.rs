@@ -5,6 +5,8 @@
 
 #![no_main]
 
+use bridgekeeper::call::CallState;
+use bridgekeeper::carrier::CarrierKind;
 use bridgekeeper::domain::CallSid;
 use bridgekeeper::token::{CallToken, MAX_AGE_SECS, Sealer};
 use bridgekeeper::verify::Receipt;
@@ -19,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
 
     // Arbitrary text: only a genuine seal of this call may open.
     let text = String::from_utf8_lossy(data);
-    if let Ok(token) = sealer.open(&sid, &text, NOW) {
+    if let Ok(token) = sealer.open(CarrierKind::Twilio, &sid, &text, NOW) {
         assert_eq!(
             sealer.seal(&sid, &token),
             text.trim(),
@@ -30,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     // A token derived from the input: it round-trips.
     let token = token_from(data);
     let sealed = sealer.seal(&sid, &token);
-    assert_eq!(sealer.open(&sid, &sealed, NOW), Ok(token));
+    assert_eq!(sealer.open(CarrierKind::Twilio, &sid, &sealed, NOW), Ok(token));
 
     // One input-chosen edit of the sealed text: refused unless it changed nothing.
     if let [position, replacement, ..] = data {
@@ -39,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
         edited[i] = *replacement;
         if let Ok(edited) = String::from_utf8(edited) {
             assert!(
-                edited == sealed || sealer.open(&sid, &edited, NOW).is_err(),
+                edited == sealed || sealer.open(CarrierKind::Twilio, &sid, &edited, NOW).is_err(),
                 "edited token opened: {edited:?}"
             );
         }
@@ -57,12 +59,16 @@ fn token_from(data: &[u8]) -> CallToken {
     let receipt_len = usize::from(byte(21)) % (Receipt::MAX_LEN + 1);
     let receipt: Vec<u8> = data.iter().skip(22).take(receipt_len).copied().collect();
     CallToken {
+        carrier: CarrierKind::Twilio,
         fingerprint,
         seq: byte(12),
-        wrong: byte(13),
-        silences: byte(14),
-        resends: byte(15),
-        refreshed: byte(16) & 1 == 1,
+        state: CallState {
+            wrong: byte(13),
+            silences: byte(14),
+            resends: byte(15),
+            refreshed: byte(16) & 1 == 1,
+        },
+        guest: byte(16) & 2 == 2,
         issued: (NOW as u32) - age,
         receipt: Receipt::new(receipt).expect("at most MAX_LEN bytes"),
     }

@@ -22,12 +22,15 @@ pub enum CallSidError {
     /// Contains something other than letters, digits, `-`, `_`, `:` or `.`.
     #[error("CallSid has characters other than letters, digits, '-', '_', ':' and '.'")]
     BadCharacter,
+    /// Not the shape of the carrier's call ids.
+    #[error("CallSid is not {0}")]
+    Shape(&'static str),
 }
 
 impl CallSid {
-    /// The longest identifier accepted. Twilio's are 34 characters; other TwiML carriers use
-    /// UUID-like identifiers with a prefix.
-    pub const MAX_LEN: usize = 64;
+    /// The longest identifier accepted. Twilio's are 34 characters, UUIDs 36; Telnyx's
+    /// `v3:` call-control ids are longer.
+    pub const MAX_LEN: usize = 128;
 
     /// Parses a raw `CallSid` parameter.
     pub fn parse(raw: &str) -> Result<Self, CallSidError> {
@@ -79,8 +82,8 @@ mod tests {
     fn empty_long_and_odd_call_sids_are_refused() {
         assert_eq!(CallSid::parse(""), Err(CallSidError::Missing));
         assert_eq!(
-            CallSid::parse(&"A".repeat(65)),
-            Err(CallSidError::TooLong { max: 64 })
+            CallSid::parse(&"A".repeat(129)),
+            Err(CallSidError::TooLong { max: 128 })
         );
         for bad in ["CA 1", "CA\n1", "CA<1>", "CA/../1", "CAé"] {
             assert_eq!(

@@ -4,7 +4,7 @@ use crate::domain::PhoneNumber;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -14,11 +14,31 @@ pub struct Filter {
     to: Option<String>,
 }
 
-/// The outbox as a JSON array, oldest first; 503 while the store is unreachable.
-pub async fn outbox(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
-    let Some(outbox) = state.outbox else {
+/// The outbox as a JSON array, oldest first; 503 while the store is unreachable. Open in
+/// development mode; once a real carrier can reach the server (any carrier credential set),
+/// only with `Authorization: Bearer <BRIDGEKEEPER_ADMIN_TOKEN>`, and 404 without a token
+/// configured: otherwise whoever spoofs a listed caller ID could read the code.
+pub async fn outbox(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(filter): Query<Filter>,
+) -> Response {
+    let Some(outbox) = state.outbox.clone() else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    if !state.development() {
+        match &state.admin_token {
+            None => return StatusCode::NOT_FOUND.into_response(),
+            Some(token) if !crate::admin::bearer_matches(&headers, token) => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    "the outbox needs Authorization: Bearer <BRIDGEKEEPER_ADMIN_TOKEN>\n",
+                )
+                    .into_response();
+            }
+            Some(_) => {}
+        }
+    }
     let to = match filter.to.as_deref().map(PhoneNumber::parse) {
         None => None,
         Some(Ok(number)) => Some(number),

@@ -18,10 +18,10 @@ pub async fn healthz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("no answer within 1 s".to_owned()),
     };
-    let mode = if app.outbox.is_some() {
+    let mode = if app.development() {
         "development"
     } else {
-        "twilio"
+        "production"
     };
     match store {
         Ok(()) => (

@@ -1,27 +1,40 @@
-//! The HTTP surface: one route table, used by `serve` and by the tests alike.
+//! The HTTP surface: one route table, used by `serve` and by the tests alike. Each served
+//! carrier gets its entry and keypad paths; a carrier that is not served answers 404.
 
 mod dev;
-mod form;
 mod health;
 mod voice;
 
+use crate::carrier::Hook;
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 
-pub use form::{Form, WebhookError};
+pub use crate::carrier::{Form, WebhookError};
 
-/// The largest request body accepted; Twilio's webhooks are a few KiB.
+/// The largest request body accepted; carriers' webhooks are a few KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Builds the router for the given state.
 pub fn router(state: AppState) -> Router {
-    let mut router = Router::new()
-        .route("/voice", post(voice::incoming))
-        .route(crate::dialect::CODE_PATH, post(voice::code))
-        .route("/healthz", get(health::healthz));
+    let mut router = Router::new().route("/healthz", get(health::healthz));
+    for carrier in state.carriers.served() {
+        for hook in [Hook::Entry, Hook::Code] {
+            let carrier = carrier.clone();
+            let path = match hook {
+                Hook::Entry => carrier.kind().entry_path(),
+                Hook::Code => carrier.kind().code_path(),
+            };
+            router = router.route(
+                path,
+                post(move |State(app): State<AppState>, request: Request| {
+                    voice::webhook(app, carrier, hook, request)
+                }),
+            );
+        }
+    }
     if state.outbox.is_some() {
         router = router.route("/dev/outbox", get(dev::outbox));
     }

@@ -91,6 +91,18 @@ impl Store for MemoryStore {
         })
     }
 
+    fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let now = self.clock.now();
+            if let Some(mut entry) = self.counters.get_mut(key) {
+                if entry.0 > now {
+                    entry.1 = entry.1.saturating_sub(1);
+                }
+            }
+            Ok(())
+        })
+    }
+
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(async move {
             let now = self.clock.now();

@@ -2,6 +2,7 @@
 //! each call's high-water mark (so that an old state cannot be replayed) and counters with
 //! a time window (tries and codes per number, the global code budget). In memory by default.
 
+pub mod keys;
 pub mod memory;
 pub mod redis;
 
@@ -9,6 +10,7 @@ use crate::BoxFuture;
 use crate::domain::CallSid;
 use std::time::Duration;
 
+pub use keys::{Key, NumberKey};
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 
@@ -36,6 +38,10 @@ pub trait Store: Send + Sync + 'static {
     /// returns the new count.
     fn incr<'a>(&'a self, key: &'a str, window: Duration)
     -> BoxFuture<'a, Result<u64, StoreError>>;
+
+    /// Takes one back from the counter `key` (never below zero), keeping its expiry: a try
+    /// reserved before an answer that proved it was not a wrong guess.
+    fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// The counter `key` now (0 when absent or expired).
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>>;

@@ -29,6 +29,15 @@ end
 return n
 ";
 
+/// Takes one back from a counter, never below zero, keeping its expiry.
+const RELEASE: &str = r"
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then
+  redis.call('DECR', KEYS[1])
+end
+return 0
+";
+
 /// Redis-backed store.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -36,6 +45,7 @@ pub struct RedisStore {
     prefix: String,
     advance: Script,
     incr: Script,
+    release: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -75,6 +85,7 @@ impl RedisStore {
             prefix: prefix.to_owned(),
             advance: Script::new(ADVANCE),
             incr: Script::new(INCR),
+            release: Script::new(RELEASE),
         };
         store.health().await?;
         Ok(store)
@@ -119,6 +130,19 @@ impl Store for RedisStore {
                 .invoke_async(&mut connection)
                 .await
                 .map_err(unavailable)
+        })
+    }
+
+    fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let _: i64 = self
+                .release
+                .key(self.key(key))
+                .invoke_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            Ok(())
         })
     }
 

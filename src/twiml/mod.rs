@@ -571,10 +571,59 @@ impl Conference {
     }
 }
 
-/// `<Dial>`: connect the caller onward, here always to a `<Conference>`.
+/// `<Number>`: a phone number to dial, with keys to send once it answers.
+#[derive(Clone, PartialEq)]
+pub struct Number {
+    number: String,
+    send_digits: Option<String>,
+}
+
+impl std::fmt::Debug for Number {
+    // The keys sent are a meeting code: never in a debug line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Number")
+            .field(
+                "send_digits",
+                &self.send_digits.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Number {
+    /// Dials `number` (E.164).
+    pub fn new(number: impl Into<String>) -> Self {
+        Self {
+            number: number.into(),
+            send_digits: None,
+        }
+    }
+
+    /// Keys to send once the number answers (`0-9`, `*`, `#`, `w` for half a second).
+    pub fn send_digits(mut self, digits: impl Into<String>) -> Self {
+        self.send_digits = Some(digits.into());
+        self
+    }
+
+    fn write<W: Write>(&self, w: &mut Writer<W>) -> io::Result<()> {
+        let mut attrs = Attrs::new();
+        push_opt(&mut attrs, "sendDigits", self.send_digits.as_deref());
+        write_leaf(w, "Number", &attrs, &self.number)
+    }
+}
+
+/// What a `<Dial>` connects to.
+#[derive(Debug, Clone, PartialEq)]
+enum Noun {
+    Conference(Conference),
+    Number(Number),
+}
+
+/// `<Dial>`: connect the caller onward, to a `<Conference>` or a `<Number>`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Dial {
-    conference: Option<Conference>,
+    noun: Option<Noun>,
+    hangup_on_star: Option<bool>,
 }
 
 impl Dial {
@@ -583,23 +632,34 @@ impl Dial {
         Dial::default()
     }
 
-    /// Sets the conference to connect to (replacing any set before).
+    /// Sets the conference to connect to (replacing any noun set before).
     pub fn conference(mut self, conference: Conference) -> Self {
-        self.conference = Some(conference);
+        self.noun = Some(Noun::Conference(conference));
+        self
+    }
+
+    /// Sets the number to dial (replacing any noun set before).
+    pub fn number(mut self, number: Number) -> Self {
+        self.noun = Some(Noun::Number(number));
+        self
+    }
+
+    /// Whether `*` takes the caller out of the dial.
+    pub fn hangup_on_star(mut self, on: bool) -> Self {
+        self.hangup_on_star = Some(on);
         self
     }
 
     fn write<W: Write>(&self, w: &mut Writer<W>) -> io::Result<()> {
-        write_parent(
-            w,
-            "Dial",
-            &Attrs::new(),
-            self.conference.is_some(),
-            |w| match &self.conference {
-                Some(c) => c.write(w),
+        let mut attrs = Attrs::new();
+        push_bool(&mut attrs, "hangupOnStar", self.hangup_on_star);
+        write_parent(w, "Dial", &attrs, self.noun.is_some(), |w| {
+            match &self.noun {
+                Some(Noun::Conference(c)) => c.write(w),
+                Some(Noun::Number(n)) => n.write(w),
                 None => Ok(()),
-            },
-        )
+            }
+        })
     }
 }
 

@@ -16,7 +16,7 @@ use crate::BoxFuture;
 use crate::clock::Clock;
 use crate::domain::{Code, PhoneNumber};
 use crate::secret::hmac;
-use crate::store::Store;
+use crate::store::{Key, NumberKey, Store};
 use crate::verify::{CheckOutcome, Outbox, OutboxMessage, Receipt, Verifier, VerifyError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,8 +122,8 @@ impl LocalVerifier {
     }
 
     /// A store key for a number that does not spell the number out.
-    fn number_key(&self, to: &PhoneNumber) -> String {
-        crate::secret::number_key(&self.key, to)
+    fn number_key(&self, to: &PhoneNumber) -> NumberKey {
+        NumberKey::new(crate::secret::number_key(&self.key, to))
     }
 
     fn code_for(&self, to: &PhoneNumber, nonce: &[u8; 16]) -> Code {
@@ -155,13 +155,13 @@ impl LocalVerifier {
         let nonce = pending.nonce_hex();
         let used = self
             .store
-            .fetch(&format!("lv:used:{nonce}"))
+            .fetch(&Key::LocalUsed(&nonce).to_string())
             .await
             .map_err(store_failed)?
             .is_some();
         let checks = self
             .store
-            .get(&format!("lv:checks:{nonce}"))
+            .get(&Key::LocalChecks(&nonce).to_string())
             .await
             .map_err(store_failed)?;
         Ok(!used && checks < self.limits.max_checks)
@@ -175,7 +175,7 @@ impl LocalVerifier {
     ) -> Result<Option<Pending>, VerifyError> {
         let stored = self
             .store
-            .fetch(&format!("lv:pending:{}", self.number_key(to)))
+            .fetch(&Key::LocalPending(&self.number_key(to)).to_string())
             .await
             .map_err(store_failed)?
             .and_then(|bytes| Pending::from_bytes(&bytes));
@@ -192,7 +192,10 @@ impl LocalVerifier {
         let number = self.number_key(to);
         let sends = self
             .store
-            .incr(&format!("lv:sends:{number}"), self.limits.send_window)
+            .incr(
+                &Key::LocalSends(&number).to_string(),
+                self.limits.send_window,
+            )
             .await
             .map_err(store_failed)?;
         if sends > self.limits.max_sends {
@@ -211,7 +214,11 @@ impl LocalVerifier {
         };
         let left = self.left(&pending).unwrap_or(self.limits.code_ttl);
         self.store
-            .put(&format!("lv:pending:{number}"), &pending.to_bytes(), left)
+            .put(
+                &Key::LocalPending(&number).to_string(),
+                &pending.to_bytes(),
+                left,
+            )
             .await
             .map_err(store_failed)?;
         let code = self.code_for(to, &pending.nonce);
@@ -248,7 +255,7 @@ impl LocalVerifier {
         let nonce = pending.nonce_hex();
         let used = self
             .store
-            .fetch(&format!("lv:used:{nonce}"))
+            .fetch(&Key::LocalUsed(&nonce).to_string())
             .await
             .map_err(store_failed)?;
         if used.is_some() {
@@ -257,7 +264,7 @@ impl LocalVerifier {
         let left = self.left(&pending).ok_or(VerifyError::NotFound)?;
         let checks = self
             .store
-            .incr(&format!("lv:checks:{nonce}"), left)
+            .incr(&Key::LocalChecks(&nonce).to_string(), left)
             .await
             .map_err(store_failed)?;
         if checks > self.limits.max_checks {
@@ -269,14 +276,14 @@ impl LocalVerifier {
         // Only one check may approve a code, even when two race on two instances.
         let first = self
             .store
-            .claim(&format!("lv:used:{nonce}"), left)
+            .claim(&Key::LocalUsed(&nonce).to_string(), left)
             .await
             .map_err(store_failed)?;
         if !first {
             return Err(VerifyError::NotFound);
         }
         self.store
-            .remove(&format!("lv:pending:{}", self.number_key(to)))
+            .remove(&Key::LocalPending(&self.number_key(to)).to_string())
             .await
             .map_err(store_failed)?;
         Ok(CheckOutcome::Approved)

@@ -50,7 +50,7 @@ pub struct Receipt(Vec<u8>);
 
 impl Receipt {
     /// The longest receipt a call can carry.
-    pub const MAX_LEN: usize = 32;
+    pub const MAX_LEN: usize = 64;
 
     /// A receipt of these bytes, or `None` when too long.
     pub fn new(bytes: Vec<u8>) -> Option<Self> {

@@ -1,7 +1,7 @@
 //! The development outbox: what the local verifier "sent", readable at `GET /dev/outbox`.
 //! It lives in the store, so that behind a load balancer every instance shows every message.
 
-use crate::store::{Store, StoreError};
+use crate::store::{Key, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,8 +33,6 @@ impl std::fmt::Debug for Outbox {
     }
 }
 
-const KEY: &str = "dev:outbox";
-
 impl Outbox {
     /// The most messages kept; older ones are dropped first.
     pub const CAPACITY: usize = 1000;
@@ -51,7 +49,12 @@ impl Outbox {
         let bytes =
             serde_json::to_vec(message).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         self.store
-            .append(KEY, &bytes, Self::CAPACITY, Self::TTL)
+            .append(
+                &Key::DevOutbox.to_string(),
+                &bytes,
+                Self::CAPACITY,
+                Self::TTL,
+            )
             .await
     }
 
@@ -59,7 +62,7 @@ impl Outbox {
     pub async fn messages(&self) -> Result<Vec<OutboxMessage>, StoreError> {
         Ok(self
             .store
-            .recent(KEY)
+            .recent(&Key::DevOutbox.to_string())
             .await?
             .iter()
             .filter_map(|bytes| serde_json::from_slice(bytes).ok())

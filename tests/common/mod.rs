@@ -6,7 +6,7 @@ pub mod fake_verify;
 pub mod process;
 
 use bridgekeeper::clock::ManualClock;
-use bridgekeeper::config::{Mode, Settings, TwilioSettings};
+use bridgekeeper::config::{Settings, TwilioSettings};
 use bridgekeeper::simulator::{Fallback, Simulator};
 use bridgekeeper::startup::Application;
 use bridgekeeper::twiml::parse::{Element, parse};
@@ -113,7 +113,7 @@ impl TestApp {
     pub async fn spawn_twilio(verify_base: &Url, timeout: std::time::Duration) -> Self {
         let file = participants_file(PARTICIPANTS);
         let mut settings = Settings::development(file.path().to_path_buf(), secret());
-        settings.mode = Mode::Twilio(TwilioSettings {
+        settings.use_twilio(TwilioSettings {
             account_sid: ACCOUNT_SID.into(),
             auth_token: AUTH_TOKEN.to_owned().into(),
             verify_service_sid: SERVICE_SID.into(),

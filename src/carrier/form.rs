@@ -1,14 +1,9 @@
 //! Webhook form bodies: parsed by hand from the raw bytes, so that malformed requests get a
 //! plain 4xx reason and signature checks can see the exact parameters.
 
-use crate::signature;
-use crate::state::AppState;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use secrecy::ExposeSecret;
 
 /// A webhook request that cannot be served.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -16,6 +11,9 @@ pub enum WebhookError {
     /// Not `application/x-www-form-urlencoded`.
     #[error("expected a form body (application/x-www-form-urlencoded)")]
     NotAForm,
+    /// Not `application/json` (CarrierX posts JSON).
+    #[error("expected a JSON body (application/json)")]
+    NotJson,
     /// The body is not valid form encoding.
     #[error("the form body is malformed")]
     Malformed,
@@ -27,7 +25,7 @@ pub enum WebhookError {
 impl IntoResponse for WebhookError {
     fn into_response(self) -> Response {
         let status = match self {
-            WebhookError::NotAForm => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            WebhookError::NotAForm | WebhookError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             WebhookError::Malformed | WebhookError::BadParameter(_) => StatusCode::BAD_REQUEST,
         };
         tracing::info!(event = "webhook.bad_request", status = status.as_u16(), reason = %self);
@@ -49,73 +47,17 @@ fn decode(raw: &[u8]) -> Result<String, WebhookError> {
 }
 
 /// Whether the request declares a form body.
-fn is_form(headers: &HeaderMap) -> bool {
+pub fn is_form(headers: &HeaderMap) -> bool {
+    has_content_type(headers, "application/x-www-form-urlencoded")
+}
+
+/// Whether the request declares this media type (parameters such as `charset` ignored).
+pub fn has_content_type(headers: &HeaderMap, media_type: &str) -> bool {
     headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
-}
-
-/// An authenticated webhook's parameters. With an auth token configured, the
-/// `X-Twilio-Signature` is checked against the public URL before anything else is looked at;
-/// a missing or wrong one is a 403 and the handler never runs.
-#[derive(Debug)]
-pub struct Webhook(pub Form);
-
-impl FromRequest<AppState> for Webhook {
-    type Rejection = Response;
-
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let path = request.uri().path().to_owned();
-        let path_and_query = request
-            .uri()
-            .path_and_query()
-            .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
-        let headers = request.headers().clone();
-        let signature = match &state.webhook_token {
-            None => None,
-            Some(_) => match headers.get(signature::HEADER).and_then(|v| v.to_str().ok()) {
-                Some(sig) => Some(sig.to_owned()),
-                None => return Err(forbidden(&path, "missing")),
-            },
-        };
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let decoded = Form::decode(&body);
-        if let (Some(token), Some(signature)) = (&state.webhook_token, signature) {
-            let urls = signature::candidate_urls(&state.public_url, &path_and_query);
-            let valid = decoded.as_ref().is_ok_and(|form| {
-                signature::verify(token.expose_secret(), &urls, &form.0, &signature)
-            });
-            if !valid {
-                return Err(forbidden(&path, "invalid"));
-            }
-        }
-        if !is_form(&headers) {
-            return Err(WebhookError::NotAForm.into_response());
-        }
-        decoded.map(Webhook).map_err(IntoResponse::into_response)
-    }
-}
-
-/// The one warning line for a refused signature, and the 403.
-fn forbidden(path: &str, why: &str) -> Response {
-    tracing::warn!(
-        event = "webhook.forbidden",
-        path,
-        signature = why,
-        "webhook refused: X-Twilio-Signature {why} (is BRIDGEKEEPER_PUBLIC_URL the URL the carrier calls?)"
-    );
-    (
-        StatusCode::FORBIDDEN,
-        "forbidden: the webhook signature is missing or wrong\n",
-    )
-        .into_response()
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media_type))
 }
 
 /// The parameters of a webhook, in the order sent.
@@ -137,6 +79,11 @@ impl Form {
             })
             .collect::<Result<_, _>>()
             .map(Form)
+    }
+
+    /// Parameters read from another encoding (CarrierX's JSON).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs)
     }
 
     /// Every parameter, in the order sent (repeated names included).

@@ -1,0 +1,570 @@
+//! The call's use case, with no HTTP in it: admit the caller → check the limits → send or
+//! check a code → decide the reply. The voice handlers of every carrier call it with a
+//! carrier-neutral [`CallEvent`]; it answers with the [`Reply`] to render and the state to
+//! carry to the next webhook. The store keys it uses are in [`crate::store::keys`]; its log
+//! events (`call.*`, `limit.*`, `verify.*`, `store.failed`) are its own.
+
+use crate::call::{self, CallState, Ending, Keypad, Next, PinKeypad, Prompt, Refusal, Reply};
+use crate::carrier::{CallEvent, CarrierKind};
+use crate::clock::Clock;
+use crate::config::ServerLimits;
+use crate::directory::{Conference, Participant};
+use crate::domain::CallSid;
+use crate::roster::SharedRoster;
+use crate::store::{Key, NumberKey, Store, StoreError};
+use crate::token::{CallToken, Sealer, TokenError};
+use crate::verify::{Receipt, Verifier};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{Span, info, warn};
+
+/// How long a call's high-water mark is kept: longer than any token lives.
+const MARK_TTL: Duration = Duration::from_secs(crate::token::MAX_AGE_SECS + 600);
+const HOUR: Duration = Duration::from_secs(60 * 60);
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// What the carrier's dialect can do, as far as the call's decisions care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialect {
+    /// The carrier the call came in through.
+    pub carrier: CarrierKind,
+    /// Whether it can join a named conference room (FlexML cannot: it dials bridges).
+    pub joins_rooms: bool,
+}
+
+/// A reply and, when it asks for input, the state to carry to the next webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// What to tell the carrier.
+    pub reply: Reply,
+    /// The state for the next webhook, sealed into its URL by the handler.
+    pub carry: Option<CallToken>,
+}
+
+impl Answer {
+    fn done(reply: Reply) -> Self {
+        Self { reply, carry: None }
+    }
+}
+
+/// Why a keypad webhook is not answered with words: the request cannot be the carrier's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The webhook carries no call state.
+    #[error("the call state (s) is missing")]
+    NoState,
+    /// The state is forged, edited, expired or from another call or carrier.
+    #[error(transparent)]
+    BadState(#[from] TokenError),
+    /// The state was already used: replayed or rolled back.
+    #[error("this call state was already used (replayed or rolled back)")]
+    Stale,
+}
+
+/// The call's use case; cheap to clone.
+#[derive(Clone)]
+pub struct CallService {
+    /// Conferences and participants, swapped whole on reload.
+    pub roster: Arc<SharedRoster>,
+    /// Sends and checks codes.
+    pub verifier: Arc<dyn Verifier>,
+    /// Marks and counters shared between webhooks and instances.
+    pub store: Arc<dyn Store>,
+    /// Seals the state carried between webhooks.
+    pub sealer: Sealer,
+    /// Limits across calls.
+    pub limits: ServerLimits,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl CallService {
+    /// A call comes in: admit the caller, check the limits, send a code.
+    pub async fn incoming(&self, dialect: Dialect, event: &CallEvent) -> Answer {
+        let roster = self.roster.current();
+        let Some(conference) = roster
+            .directory()
+            .conference_for_line(event.dialed.as_ref())
+        else {
+            return refuse(Refusal::UnknownLine);
+        };
+        let listed = match call::admit(
+            roster.directory(),
+            event.dialed.as_ref(),
+            event.caller.as_ref(),
+        ) {
+            Ok((_, participant)) => Some(participant),
+            Err(refusal) if conference.guest_pin().is_none() => return refuse(refusal),
+            Err(_) => None,
+        };
+        if !dialect.joins_rooms && conference.bridge().is_none() {
+            warn!(
+                event = "call.rejected",
+                reason = Refusal::NoBridge.as_str(),
+                conference = conference.name(),
+                carrier = dialect.carrier.as_str(),
+                "this carrier dials bridges only and the conference has no [conference.bridge]; \
+                 no code sent"
+            );
+            return Answer::done(Reply::refuse(Refusal::NoBridge));
+        }
+        let Some(participant) = listed else {
+            return self.guest_incoming(dialect, event, conference).await;
+        };
+        let span = Span::current();
+        span.record("conference", conference.name());
+        span.record("caller", participant.phone.masked());
+        let number = roster.number_key(&participant.phone);
+        let token = CallToken {
+            carrier: dialect.carrier,
+            fingerprint: roster.fingerprint(conference, participant),
+            seq: 1,
+            state: CallState::default(),
+            guest: false,
+            issued: u32::try_from(self.clock.unix_now()).unwrap_or(u32::MAX),
+            receipt: Receipt::default(),
+        };
+        match self.store.get(&Key::WrongCodes(&number).to_string()).await {
+            Ok(wrong) if wrong >= self.limits.wrong_per_number => {
+                info!(
+                    event = "limit.wrong_per_number",
+                    "wrong codes for this number this hour spent; no code sent"
+                );
+                return end(Ending::TooManyChecks, "per-number wrong codes spent");
+            }
+            Ok(_) => {}
+            Err(e) => return fault(&e),
+        }
+        match self.store.advance(&event.call_id, 0, MARK_TTL).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // The carrier posted this call's first webhook again: never a second code.
+                info!(
+                    event = "call.repeated",
+                    "incoming webhook repeated; code already sent"
+                );
+                return Answer {
+                    reply: Reply::ask(Prompt::StillWaiting, conference.name()),
+                    carry: Some(token),
+                };
+            }
+            Err(e) => return fault(&e),
+        }
+        let flow = Flow {
+            service: self,
+            conference,
+            participant,
+            number,
+            token,
+        };
+        flow.first_code().await
+    }
+
+    /// A caller not on the list at a conference with a guest PIN: ask for the PIN (no code
+    /// is ever sent to a guest).
+    async fn guest_incoming(
+        &self,
+        dialect: Dialect,
+        event: &CallEvent,
+        conference: &Conference,
+    ) -> Answer {
+        let roster = self.roster.current();
+        Span::current().record("conference", conference.name());
+        let number = match &event.caller {
+            Some(caller) => {
+                Span::current().record("caller", caller.masked());
+                roster.number_key(caller)
+            }
+            None => roster.withheld_key(),
+        };
+        match self.store.get(&Key::WrongPins(&number).to_string()).await {
+            Ok(wrong) if wrong >= self.limits.wrong_per_number => {
+                info!(
+                    event = "limit.wrong_pins_per_number",
+                    "wrong PINs from this number this hour spent"
+                );
+                return end(Ending::PinsSpent, "per-number wrong PINs spent");
+            }
+            Ok(_) => {}
+            Err(e) => return fault(&e),
+        }
+        match self.store.advance(&event.call_id, 0, MARK_TTL).await {
+            Ok(_) => {}
+            Err(e) => return fault(&e),
+        }
+        info!(
+            event = "call.guest",
+            "caller not on the list: asking for the guest PIN"
+        );
+        Answer {
+            reply: Reply::ask(Prompt::GuestWelcome, conference.name()),
+            carry: Some(CallToken {
+                carrier: dialect.carrier,
+                fingerprint: roster.guest_fingerprint(conference),
+                seq: 1,
+                state: CallState::default(),
+                guest: true,
+                issued: u32::try_from(self.clock.unix_now()).unwrap_or(u32::MAX),
+                // The caller's number key rides (signed) with the call, so that the tries of
+                // every webhook count against the number the call came from.
+                receipt: Receipt::new(number.as_str().as_bytes().to_vec()).unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// A guest typed at the PIN prompt (or nothing). Tries are reserved against the caller's
+    /// number and the server's per-minute budget before the PIN is compared, and given back
+    /// only for the right PIN, so parallel calls cannot multiply them.
+    async fn guest_keypad(&self, mut token: CallToken, digits: Option<&str>) -> Answer {
+        let roster = self.roster.current();
+        let Some(conference) = roster.find_guest(&token.fingerprint) else {
+            return end(Ending::NoLongerListed, "conference no longer takes guests");
+        };
+        let Some(pin) = conference.guest_pin() else {
+            return end(Ending::NoLongerListed, "conference no longer takes guests");
+        };
+        Span::current().record("conference", conference.name());
+        let limits = self.limits.per_call;
+        let keypad = PinKeypad::read(digits);
+        let number = NumberKey::new(String::from_utf8_lossy(token.receipt.as_bytes()).into_owned());
+        let wrong_key = Key::WrongPins(&number).to_string();
+        let next = match token.state.on_pin_silence_or_garbage(&keypad, &limits) {
+            Some(next) => {
+                if matches!(keypad, PinKeypad::Garbage) {
+                    if let Err(e) = self.store.incr(&wrong_key, HOUR).await {
+                        return fault(&e);
+                    }
+                }
+                next
+            }
+            None => {
+                let PinKeypad::Pin(typed) = &keypad else {
+                    return Answer::done(Reply::end(Ending::Fault));
+                };
+                let minute = self.clock.unix_now() / 60;
+                match self
+                    .store
+                    .incr(&Key::PinBudget(minute).to_string(), MINUTE * 2)
+                    .await
+                {
+                    Ok(count) if count > self.limits.pin_tries_per_minute => {
+                        warn!(
+                            event = "limit.pin_budget",
+                            "server-wide guest PIN tries for this minute spent"
+                        );
+                        return end(Ending::Busy, "PIN budget spent");
+                    }
+                    Ok(_) => {}
+                    Err(e) => return fault(&e),
+                }
+                // Reserve the try first: a wrong PIN is already counted when it is known.
+                match self.store.incr(&wrong_key, HOUR).await {
+                    Ok(count) if count > self.limits.wrong_per_number => {
+                        info!(
+                            event = "limit.wrong_pins_per_number",
+                            "wrong PINs from this number this hour spent"
+                        );
+                        return end(Ending::PinsSpent, "per-number wrong PINs spent");
+                    }
+                    Ok(_) => {}
+                    Err(e) => return fault(&e),
+                }
+                let right = pin.matches(typed);
+                if right {
+                    if let Err(e) = self.store.release(&wrong_key).await {
+                        warn!(event = "store.failed", error = %e, "could not give a PIN try back");
+                    }
+                } else {
+                    info!(
+                        event = "call.wrong_pin",
+                        wrong = token.state.wrong + 1,
+                        "wrong PIN"
+                    );
+                }
+                token.state.after_pin(right, &limits)
+            }
+        };
+        match next {
+            Next::Ask(prompt) => {
+                token.seq = token.seq.saturating_add(1);
+                let reply = match prompt {
+                    Prompt::NoInput => Reply::ask_pin_again(),
+                    other => Reply::ask(other, conference.name()),
+                };
+                Answer {
+                    reply,
+                    carry: Some(token),
+                }
+            }
+            Next::Join => {
+                info!(
+                    event = "call.joined",
+                    role = "guest",
+                    "guest PIN right, joining"
+                );
+                Answer::done(Reply::join_guest(conference))
+            }
+            Next::End(ending) => end(ending, "call ended without joining"),
+            _ => Answer::done(Reply::end(Ending::Fault)),
+        }
+    }
+
+    /// Opens the state a keypad webhook carries, refusing a forged, expired, foreign or
+    /// already used one (the handler answers those with a 4xx).
+    pub async fn open(
+        &self,
+        dialect: Dialect,
+        sid: &CallSid,
+        state: Option<&str>,
+    ) -> Result<Result<CallToken, Answer>, Refused> {
+        let text = state.ok_or(Refused::NoState)?;
+        let token = self
+            .sealer
+            .open(dialect.carrier, sid, text, self.clock.unix_now())
+            .inspect_err(
+                |e| warn!(event = "webhook.bad_state", error = %e, "call state refused"),
+            )?;
+        match self.store.advance(sid, token.seq, MARK_TTL).await {
+            Ok(true) => Ok(Ok(token)),
+            Ok(false) => {
+                warn!(
+                    event = "webhook.stale_state",
+                    seq = token.seq,
+                    "call state already used: replayed or rolled back"
+                );
+                Err(Refused::Stale)
+            }
+            Err(e) => Ok(Err(fault(&e))),
+        }
+    }
+
+    /// What the caller typed at a prompt (or nothing), on an opened state.
+    pub async fn keypad(&self, token: CallToken, digits: Option<&str>) -> Answer {
+        if token.guest {
+            return self.guest_keypad(token, digits).await;
+        }
+        let roster = self.roster.current();
+        let Some((conference, participant)) = roster.find(&token.fingerprint) else {
+            return end(Ending::NoLongerListed, "caller no longer listed");
+        };
+        let span = Span::current();
+        span.record("conference", conference.name());
+        span.record("caller", participant.phone.masked());
+        let flow = Flow {
+            service: self,
+            conference,
+            participant,
+            number: roster.number_key(&participant.phone),
+            token,
+        };
+        flow.run(Keypad::read(digits)).await
+    }
+
+    /// Counts a code against the server's per-minute budget and the number's hourly one; the
+    /// ending to give when either is spent.
+    async fn spend_code_budget(&self, number: &NumberKey) -> Option<Ending> {
+        let minute = self.clock.unix_now() / 60;
+        match self
+            .store
+            .incr(&Key::CodeBudget(minute).to_string(), MINUTE * 2)
+            .await
+        {
+            Ok(count) if count > self.limits.codes_per_minute => {
+                warn!(
+                    event = "limit.code_budget",
+                    "server-wide code budget for this minute spent"
+                );
+                return Some(Ending::Busy);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(event = "store.failed", error = %e, "store unavailable");
+                return Some(Ending::Fault);
+            }
+        }
+        match self
+            .store
+            .incr(&Key::CodesSent(number).to_string(), HOUR)
+            .await
+        {
+            Ok(count) if count > self.limits.codes_per_number => {
+                info!(
+                    event = "limit.codes_per_number",
+                    "codes for this number this hour spent"
+                );
+                Some(Ending::TooManySends)
+            }
+            Ok(_) => None,
+            Err(e) => {
+                warn!(event = "store.failed", error = %e, "store unavailable");
+                Some(Ending::Fault)
+            }
+        }
+    }
+}
+
+/// One webhook's work for a listed caller: the state machine's steps and the verifier and
+/// store calls they ask for. The token is the one copy of the call's state.
+struct Flow<'a> {
+    service: &'a CallService,
+    conference: &'a Conference,
+    participant: &'a Participant,
+    number: NumberKey,
+    token: CallToken,
+}
+
+impl Flow<'_> {
+    /// Sends the first code of a call and asks for it.
+    async fn first_code(mut self) -> Answer {
+        if let Some(ending) = self.service.spend_code_budget(&self.number).await {
+            return end(ending, "code budget spent");
+        }
+        let sent = self
+            .service
+            .verifier
+            .send(&self.participant.phone, None)
+            .await;
+        match sent {
+            Ok(receipt) => {
+                self.token.receipt = receipt;
+                info!(
+                    event = "call.code_sent",
+                    role = %self.participant.role,
+                    "code sent, asking for it"
+                );
+                Answer {
+                    reply: Reply::ask(Prompt::Welcome, self.conference.name()),
+                    carry: Some(self.token),
+                }
+            }
+            Err(e) => {
+                warn!(event = "verify.send_failed", verifier = self.service.verifier.name(), error = %e);
+                match CallState::default().after_send(Err::<(), _>(e), Prompt::Welcome) {
+                    Next::End(ending) => end(ending, "code could not be sent"),
+                    _ => end(Ending::Unavailable, "code could not be sent"),
+                }
+            }
+        }
+    }
+
+    async fn run(mut self, keypad: Keypad) -> Answer {
+        let limits = self.service.limits.per_call;
+        let wrong_before = self.token.state.wrong;
+        let mut next = self.token.state.on_keypad(keypad, &limits);
+        loop {
+            next = match next {
+                Next::Check(code) => {
+                    let checked = self
+                        .service
+                        .verifier
+                        .check(&self.participant.phone, &code, Some(&self.token.receipt))
+                        .await;
+                    if let Err(e) = &checked {
+                        warn!(event = "verify.check_failed", verifier = self.service.verifier.name(), error = %e);
+                    }
+                    self.token.state.after_check(checked, &limits)
+                }
+                Next::Send(prompt) => match self.service.spend_code_budget(&self.number).await {
+                    Some(ending) => Next::End(ending),
+                    None => {
+                        let sent = self
+                            .service
+                            .verifier
+                            .send(&self.participant.phone, Some(&self.token.receipt))
+                            .await;
+                        match &sent {
+                            Ok(receipt) => {
+                                self.token.receipt = receipt.clone();
+                                info!(event = "call.code_sent", reason = ?prompt, "code sent again");
+                            }
+                            Err(e) => {
+                                warn!(event = "verify.send_failed", verifier = self.service.verifier.name(), error = %e);
+                            }
+                        }
+                        self.token.state.after_send(sent, prompt)
+                    }
+                },
+                other => break self.finish(other, wrong_before).await,
+            };
+        }
+    }
+
+    /// The last step: count a wrong try against the number, then ask, join or end.
+    async fn finish(mut self, mut next: Next, wrong_before: u8) -> Answer {
+        if self.token.state.wrong > wrong_before {
+            info!(
+                event = "call.wrong_code",
+                wrong = self.token.state.wrong,
+                "wrong code"
+            );
+            match self
+                .service
+                .store
+                .incr(&Key::WrongCodes(&self.number).to_string(), HOUR)
+                .await
+            {
+                Ok(count) if count >= self.service.limits.wrong_per_number => {
+                    info!(
+                        event = "limit.wrong_per_number",
+                        "wrong codes for this number this hour spent"
+                    );
+                    if matches!(next, Next::Ask(_)) {
+                        next = Next::End(Ending::TooManyChecks);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return fault(&e),
+            }
+        }
+        match next {
+            Next::Ask(prompt) => {
+                if prompt == Prompt::NoInput {
+                    info!(
+                        event = "call.no_input",
+                        silences = self.token.state.silences,
+                        "no input, asking again"
+                    );
+                }
+                self.token.seq = self.token.seq.saturating_add(1);
+                Answer {
+                    reply: Reply::ask(prompt, self.conference.name()),
+                    carry: Some(self.token),
+                }
+            }
+            Next::Join => {
+                info!(
+                    event = "call.joined",
+                    role = %self.participant.role,
+                    "code approved, joining"
+                );
+                Answer::done(Reply::join(self.participant, self.conference))
+            }
+            Next::End(ending) => end(ending, "call ended without joining"),
+            other => {
+                // Unreachable by the state machine's construction; answer safely all the same.
+                warn!(event = "call.ended", reason = "internal", next = ?other, "unexpected step");
+                Answer::done(Reply::end(Ending::Fault))
+            }
+        }
+    }
+}
+
+fn refuse(refusal: Refusal) -> Answer {
+    info!(
+        event = "call.rejected",
+        reason = refusal.as_str(),
+        "call refused, no code sent"
+    );
+    Answer::done(Reply::refuse(refusal))
+}
+
+fn end(ending: Ending, message: &str) -> Answer {
+    info!(event = "call.ended", reason = ending.as_str(), "{message}");
+    Answer::done(Reply::end(ending))
+}
+
+/// A store failure: apologise and end the call (fail closed).
+fn fault(error: &StoreError) -> Answer {
+    warn!(event = "store.failed", error = %error, "store unavailable");
+    end(Ending::Fault, "call ended on a fault")
+}

@@ -1,0 +1,100 @@
+//! Every key the server writes into the store, named in one place: each kind has its own
+//! prefix, so two features cannot collide on a key, and no key spells out a phone number
+//! (numbers appear only as [`NumberKey`]s, keyed hashes) or a code.
+
+use std::fmt;
+
+/// A keyed hash standing for one phone number in store keys (see `Roster::number_key`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NumberKey(String);
+
+impl NumberKey {
+    /// Wraps the hex text of a keyed hash.
+    pub fn new(hex: String) -> Self {
+        Self(hex)
+    }
+
+    /// The hex text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NumberKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A key in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key<'a> {
+    /// Wrong codes entered for a number this hour (a counter).
+    WrongCodes(&'a NumberKey),
+    /// Codes sent to a number this hour (a counter).
+    CodesSent(&'a NumberKey),
+    /// Codes sent by the whole server in one minute (a counter; the minute since the epoch).
+    CodeBudget(u64),
+    /// Wrong guest PINs entered from a number this hour (a counter).
+    WrongPins(&'a NumberKey),
+    /// Guest PIN tries on the whole server in one minute (a counter).
+    PinBudget(u64),
+    /// The local verifier's sends to a number in its window (a counter).
+    LocalSends(&'a NumberKey),
+    /// The local verifier's pending verification for a number (a value).
+    LocalPending(&'a NumberKey),
+    /// A local verification nonce that was approved (a claim).
+    LocalUsed(&'a str),
+    /// Checks made against a local verification nonce (a counter).
+    LocalChecks(&'a str),
+    /// The development outbox (a list).
+    DevOutbox,
+}
+
+impl fmt::Display for Key<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::WrongCodes(n) => write!(f, "wrong:{n}"),
+            Key::CodesSent(n) => write!(f, "codes:{n}"),
+            Key::CodeBudget(minute) => write!(f, "codes:minute:{minute}"),
+            Key::WrongPins(n) => write!(f, "pin:wrong:{n}"),
+            Key::PinBudget(minute) => write!(f, "pin:minute:{minute}"),
+            Key::LocalSends(n) => write!(f, "lv:sends:{n}"),
+            Key::LocalPending(n) => write!(f, "lv:pending:{n}"),
+            Key::LocalUsed(nonce) => write!(f, "lv:used:{nonce}"),
+            Key::LocalChecks(nonce) => write!(f, "lv:checks:{nonce}"),
+            Key::DevOutbox => f.write_str("dev:outbox"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_of_key_has_its_own_prefix() {
+        let n = NumberKey::new("00ff".into());
+        let keys = [
+            Key::WrongCodes(&n),
+            Key::CodesSent(&n),
+            Key::CodeBudget(7),
+            Key::WrongPins(&n),
+            Key::PinBudget(7),
+            Key::LocalSends(&n),
+            Key::LocalPending(&n),
+            Key::LocalUsed("00ff"),
+            Key::LocalChecks("00ff"),
+            Key::DevOutbox,
+        ];
+        let rendered: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        for (i, a) in rendered.iter().enumerate() {
+            for b in &rendered[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        // A number key can never make one kind's key read as another's.
+        assert_eq!(Key::CodesSent(&n).to_string(), "codes:00ff");
+        assert_eq!(Key::CodeBudget(7).to_string(), "codes:minute:7");
+    }
+}
