@@ -1001,6 +1001,62 @@ role = "participant"
     }
 
     #[test]
+    fn refuses_weak_pins_bad_bridge_keys_and_control_characters_with_their_line() {
+        let room = |extra: &str| {
+            format!(
+                "[[conference]]\nname = \"A\"\n{extra}\n[[conference.participant]]\nname = \"Ada\"\nphone = \"+12025550101\"\nrole = \"moderator\"\n"
+            )
+        };
+        assert_refused(
+            &room("guest_pin = \"123\""),
+            3,
+            &["guest_pin", "4 to 12 digits"],
+        );
+        assert_refused(&room("guest_pin = \"1234567890123\""), 3, &["4 to 12"]);
+        assert_refused(&room("guest_pin = \"12a4\""), 3, &["4 to 12"]);
+        assert_refused(&room("guest_pin = \"7777\""), 3, &["one digit repeated"]);
+        let message = assert_refused(
+            &room("[conference.bridge]\nnumber = \"+18885550100\"\nmoderator_digits = \"123x#\""),
+            5,
+            &["moderator_digits", "0-9, *, #"],
+        );
+        assert!(!message.contains("123x"), "keys never echoed: {message}");
+        assert_refused(
+            &room("[conference.bridge]\nmoderator_digits = \"1#\""),
+            3,
+            &["[conference.bridge]", "number"],
+        );
+        for bad in ["\\u0001", "\\u001b[2J", "\\b", "\\u0000"] {
+            let source = format!(
+                "[[conference]]\nname = \"A\"\n[[conference.participant]]\nname = \"Ada{bad}\"\nphone = \"+12025550101\"\n"
+            );
+            assert_refused(&source, 4, &["control character"]);
+        }
+        let ok = parse(&room(
+            "guest_pin = \"48291735\"\n[conference.bridge]\nnumber = \"+18885550100\"\nmoderator_digits = \"ww123456#ww9876#\"\nparticipant_digits = \"ww123456#\"",
+        ))
+        .unwrap();
+        let conference = &ok.conferences()[0];
+        assert!(conference.guest_pin().unwrap().matches("48291735"));
+        assert!(!conference.guest_pin().unwrap().matches("48291736"));
+        let bridge = conference.bridge().unwrap();
+        assert_eq!(
+            bridge.moderator_digits.as_ref().unwrap().expose(),
+            "ww123456#ww9876#"
+        );
+        let debug = format!("{ok:?}");
+        assert!(
+            !debug.contains("48291735") && !debug.contains("ww123456"),
+            "{debug}"
+        );
+        let summary = ok.summary();
+        assert!(
+            !summary.contains("48291735") && !summary.contains("123456"),
+            "{summary}"
+        );
+    }
+
+    #[test]
     fn refuses_toml_syntax_errors() {
         assert_refused(
             "[[conference]]\nname = \"Weekly\n",

@@ -6,9 +6,12 @@
 //! [`run_load`] is the library entry point (for tests and benchmark scripts); [`run`] is the
 //! subcommand around it. Neither prints a code, an auth token or a full phone number.
 
+use crate::carrier::CarrierKind;
 use crate::directory::Directory;
 use crate::domain::PhoneNumber;
-use crate::simulator::{CodeSource, Fallback, Outcome, SimError, Simulator, WebhookKind};
+use crate::simulator::{
+    CodeSource, Fallback, Outcome, Signing, SigningArgs, SimError, Simulator, WebhookKind,
+};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use std::collections::BTreeMap;
@@ -81,9 +84,12 @@ pub struct LoadArgs {
     )]
     pub participants: PathBuf,
 
-    /// Sign webhooks with this Twilio auth token (X-Twilio-Signature).
-    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
-    pub auth_token: Option<String>,
+    /// The carrier to play: its entry path, parameters, body and signature.
+    #[arg(long, value_enum, default_value = "twilio")]
+    pub carrier: CarrierKind,
+
+    #[command(flatten)]
+    pub keys: SigningArgs,
 
     /// Type this code at every prompt instead of reading /dev/outbox (for a fake Verify that
     /// always sends it).
@@ -153,8 +159,10 @@ pub struct LoadOptions {
     pub concurrency: usize,
     /// Who calls, taken in turn (at least one).
     pub callers: Vec<Caller>,
-    /// Signs every webhook with this Twilio auth token.
-    pub auth_token: Option<String>,
+    /// The carrier played.
+    pub carrier: CarrierKind,
+    /// How every webhook is authenticated.
+    pub signing: Signing,
     /// Types this code instead of reading `/dev/outbox`.
     pub code: Option<String>,
     /// How long one request may take.
@@ -172,7 +180,8 @@ impl LoadOptions {
             calls,
             concurrency,
             callers,
-            auth_token: None,
+            carrier: CarrierKind::Twilio,
+            signing: Signing::None,
             code: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             progress: false,
@@ -187,10 +196,8 @@ impl fmt::Debug for LoadOptions {
             .field("calls", &self.calls)
             .field("concurrency", &self.concurrency)
             .field("callers", &self.callers.len())
-            .field(
-                "auth_token",
-                &self.auth_token.as_ref().map(|_| "[redacted]"),
-            )
+            .field("carrier", &self.carrier)
+            .field("signing", &self.signing)
             .field("code", &self.code.as_ref().map(|_| "[redacted]"))
             .field("request_timeout", &self.request_timeout)
             .field("progress", &self.progress)
@@ -427,9 +434,10 @@ impl Tally {
     }
 }
 
-/// A CallSid unique within this run: `CA`, 16 hex digits for the run, 16 for the call.
-fn call_sid(run: u64, index: usize) -> String {
-    format!("CA{run:016x}{index:016x}")
+/// A call id unique within this run, in the carrier's shape: 16 hex digits for the run, 16
+/// for the call.
+fn call_sid(carrier: CarrierKind, run: u64, index: usize) -> String {
+    crate::simulator::call_id_from_hex(carrier, &format!("{run:016x}{index:016x}"))
 }
 
 fn run_id() -> u64 {
@@ -505,8 +513,9 @@ async fn worker(shared: Arc<Shared>) -> Tally {
             caller.from.clone(),
             caller.to.clone(),
         )
-        .call_sid(call_sid(shared.run, index))
-        .auth_token(options.auth_token.clone())
+        .call_sid(call_sid(options.carrier, shared.run, index))
+        .carrier(options.carrier)
+        .signing(options.signing.clone())
         .fallback(Fallback::AutoCode)
         .code_source(source.clone());
         let started = Instant::now();
@@ -520,7 +529,7 @@ async fn worker(shared: Arc<Shared>) -> Tally {
             }
         }
         let failure = match result {
-            Ok(Outcome::Joined { .. }) => {
+            Ok(Outcome::Joined { .. } | Outcome::Dialed { .. }) => {
                 tally.joined += 1;
                 tally.call.push(took);
                 None
@@ -642,7 +651,14 @@ pub async fn run(args: LoadArgs) -> ExitCode {
         );
     }
     let mut options = LoadOptions::new(args.server, calls, concurrency, callers);
-    options.auth_token = args.auth_token;
+    options.carrier = args.carrier;
+    options.signing = match args.keys.signing(args.carrier) {
+        Ok(signing) => signing,
+        Err(e) => {
+            eprintln!("bridgekeeper load: {e}");
+            return failed;
+        }
+    };
     options.code = args.code;
     options.progress = std::io::stderr().is_terminal();
     match run_load(options).await {
@@ -690,8 +706,8 @@ mod tests {
 
     #[test]
     fn call_sids_are_twilio_shaped_and_distinct() {
-        let a = call_sid(0xdead_beef, 0);
-        let b = call_sid(0xdead_beef, 1);
+        let a = call_sid(CarrierKind::Twilio, 0xdead_beef, 0);
+        let b = call_sid(CarrierKind::Twilio, 0xdead_beef, 1);
         assert_eq!(a.len(), 34);
         assert!(a.starts_with("CA"));
         assert_ne!(a, b);

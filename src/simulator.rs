@@ -1,7 +1,9 @@
-//! `bridgekeeper call`: plays the carrier against a running server, so that a person can read
-//! a whole call in a terminal without a carrier account. It posts the webhook with the
-//! carrier's usual parameters and follows the TwiML it gets back as the carrier does.
+//! `bridgekeeper call`: plays a carrier against a running server, so that a person can read
+//! a whole call in a terminal without a carrier account. It posts the webhooks with the
+//! carrier's usual parameters (a form, or CarrierX's JSON), signed as that carrier signs, and
+//! follows the TwiML or FlexML it gets back as the carrier does.
 
+use crate::carrier::CarrierKind;
 use crate::directory::Directory;
 use crate::domain::PhoneNumber;
 use crate::signature;
@@ -64,9 +66,17 @@ pub struct CallArgs {
     #[arg(long)]
     pub auto_code: bool,
 
-    /// Sign webhooks with this Twilio auth token (X-Twilio-Signature).
-    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
-    pub auth_token: Option<String>,
+    /// The carrier to play: its entry path, parameters, body and signature.
+    #[arg(long, value_enum, default_value = "twilio")]
+    pub carrier: CarrierKind,
+
+    #[command(flatten)]
+    pub keys: SigningArgs,
+
+    /// Read codes from /dev/outbox with this admin token (a server that a real carrier can
+    /// reach opens its outbox only to it).
+    #[arg(long, env = "BRIDGEKEEPER_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
 
     /// The participants file used to pick the default --to.
     #[arg(
@@ -81,6 +91,100 @@ pub struct CallArgs {
     pub call_sid: Option<String>,
 }
 
+/// How the simulated carrier signs its webhooks (`call` and `load` share these flags).
+#[derive(Debug, Clone, Default, Args)]
+pub struct SigningArgs {
+    /// Twilio: sign webhooks with this auth token (X-Twilio-Signature).
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
+
+    /// SignalWire: sign webhooks with this signing key (X-SignalWire-Signature).
+    #[arg(long, env = "SIGNALWIRE_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<String>,
+
+    /// Telnyx: sign webhooks with this Ed25519 private key (base64 of the 32-byte seed).
+    #[arg(long, hide_env_values = true)]
+    pub telnyx_private_key: Option<String>,
+
+    /// CarrierX: put this key in the webhook URL (?key=…).
+    #[arg(long, env = "BRIDGEKEEPER_CARRIERX_KEY", hide_env_values = true)]
+    pub carrierx_key: Option<String>,
+}
+
+impl SigningArgs {
+    /// The signing for `carrier`: its own key, or none (a development-mode server).
+    pub fn signing(&self, carrier: CarrierKind) -> Result<Signing, String> {
+        Ok(match carrier {
+            CarrierKind::Twilio => self.auth_token.clone().map(Signing::Twilio),
+            CarrierKind::SignalWire => self.signing_key.clone().map(Signing::SignalWire),
+            CarrierKind::Telnyx => match &self.telnyx_private_key {
+                None => None,
+                Some(text) => {
+                    use base64::Engine;
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(text.trim())
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                        .ok_or("--telnyx-private-key must be the base64 of a 32-byte seed")?;
+                    Some(Signing::Telnyx(bytes))
+                }
+            },
+            CarrierKind::CarrierX => self.carrierx_key.clone().map(Signing::CarrierX),
+        }
+        .unwrap_or(Signing::None))
+    }
+}
+
+/// How the simulated carrier authenticates its webhooks.
+#[derive(Clone, Default)]
+pub enum Signing {
+    /// Not at all (a development-mode server).
+    #[default]
+    None,
+    /// `X-Twilio-Signature` with this auth token.
+    Twilio(String),
+    /// `X-SignalWire-Signature` with this signing key.
+    SignalWire(String),
+    /// Ed25519 with this 32-byte seed, `telnyx-signature-ed25519` and `telnyx-timestamp`.
+    Telnyx([u8; 32]),
+    /// `?key=` in the URL.
+    CarrierX(String),
+}
+
+impl fmt::Debug for Signing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Signing::None => "None",
+            Signing::Twilio(_) => "Twilio([redacted])",
+            Signing::SignalWire(_) => "SignalWire([redacted])",
+            Signing::Telnyx(_) => "Telnyx([redacted])",
+            Signing::CarrierX(_) => "CarrierX([redacted])",
+        })
+    }
+}
+
+/// A random call id in the shape `carrier` uses.
+pub fn random_call_id(carrier: CarrierKind) -> String {
+    call_id_from_hex(carrier, &random_call_sid()[2..])
+}
+
+/// A call id in the shape `carrier` uses, made of 32 hex digits.
+pub fn call_id_from_hex(carrier: CarrierKind, hex: &str) -> String {
+    match carrier {
+        CarrierKind::Twilio => format!("CA{hex}"),
+        CarrierKind::SignalWire => format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        ),
+        CarrierKind::Telnyx => format!("v3:{hex}_{}", &hex[..12]),
+        CarrierKind::CarrierX => hex.to_owned(),
+    }
+}
+
 /// How a simulated call ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -90,6 +194,13 @@ pub enum Outcome {
         conference: String,
         /// `moderator` or `participant`, read from the Conference attributes.
         role: String,
+    },
+    /// Dialed into a bridge's number, with keys sent for the caller.
+    Dialed {
+        /// The bridge's number, masked.
+        number: String,
+        /// Whether keys (the meeting code) were sent for the caller.
+        keys: bool,
     },
     /// The server rejected the call.
     Rejected,
@@ -104,7 +215,7 @@ impl Outcome {
     /// The exit status for this outcome.
     pub fn exit_status(&self) -> u8 {
         match self {
-            Outcome::Joined { .. } => exit::JOINED,
+            Outcome::Joined { .. } | Outcome::Dialed { .. } => exit::JOINED,
             Outcome::Rejected => exit::REJECTED,
             Outcome::Ended { .. } => exit::ENDED,
         }
@@ -115,6 +226,15 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Outcome::Joined { conference, role } => write!(f, "joined {conference} as {role}"),
+            Outcome::Dialed { number, keys } => write!(
+                f,
+                "dialed the bridge at {number}{}",
+                if *keys {
+                    " (meeting keys sent for the caller)"
+                } else {
+                    ""
+                }
+            ),
             Outcome::Rejected => f.write_str("rejected"),
             Outcome::Ended { reason } => write!(f, "ended: {reason}"),
         }
@@ -133,7 +253,7 @@ pub enum SimError {
         source: reqwest::Error,
     },
     /// The server answered something other than 200.
-    #[error("{url} answered HTTP {status}: {body}")]
+    #[error("{url} answered HTTP {status}: {body}{}", status_hint(*status))]
     Status {
         /// Where.
         url: Url,
@@ -162,6 +282,17 @@ pub enum SimError {
     /// The terminal could not be read.
     #[error("cannot read the keypad from the terminal: {0}")]
     Terminal(String),
+}
+
+/// What to add to a 403: the signature covers the URL, which must be the server's public URL.
+fn status_hint(status: u16) -> &'static str {
+    if status == 403 {
+        " (the simulator signs the --server URL it posts to; a server with \
+         BRIDGEKEEPER_PUBLIC_URL set checks the public URL instead, so give that as --server, \
+         and check the key is the server's)"
+    } else {
+        ""
+    }
 }
 
 /// Where keypad input comes from once the script runs out.
@@ -257,8 +388,10 @@ pub struct Simulator {
     server: Url,
     from: String,
     to: String,
-    call_sid: String,
-    auth_token: Option<String>,
+    call_sid: Option<String>,
+    carrier: CarrierKind,
+    signing: Signing,
+    admin_token: Option<String>,
     script: VecDeque<String>,
     fallback: Fallback,
     code_source: CodeSource,
@@ -271,10 +404,8 @@ impl fmt::Debug for Simulator {
         f.debug_struct("Simulator")
             .field("server", &self.server.as_str())
             .field("call_sid", &self.call_sid)
-            .field(
-                "auth_token",
-                &self.auth_token.as_ref().map(|_| "[redacted]"),
-            )
+            .field("carrier", &self.carrier)
+            .field("signing", &self.signing)
             .finish_non_exhaustive()
     }
 }
@@ -323,8 +454,10 @@ impl Simulator {
             server,
             from: from.into(),
             to: to.into(),
-            call_sid: random_call_sid(),
-            auth_token: None,
+            call_sid: None,
+            carrier: CarrierKind::Twilio,
+            signing: Signing::None,
+            admin_token: None,
             script: VecDeque::new(),
             fallback: Fallback::HangUp,
             code_source: CodeSource::default(),
@@ -357,16 +490,42 @@ impl Simulator {
         self
     }
 
-    /// Signs every webhook with this auth token.
+    /// Signs every webhook with this Twilio auth token.
     pub fn auth_token(mut self, token: Option<String>) -> Self {
-        self.auth_token = token;
+        self.signing = token.map_or(Signing::None, Signing::Twilio);
         self
     }
 
-    /// Uses this CallSid.
-    pub fn call_sid(mut self, sid: impl Into<String>) -> Self {
-        self.call_sid = sid.into();
+    /// Plays this carrier (Twilio by default).
+    pub fn carrier(mut self, carrier: CarrierKind) -> Self {
+        self.carrier = carrier;
         self
+    }
+
+    /// Authenticates every webhook this way.
+    pub fn signing(mut self, signing: Signing) -> Self {
+        self.signing = signing;
+        self
+    }
+
+    /// Reads the outbox with this admin token.
+    pub fn admin_token(mut self, token: Option<String>) -> Self {
+        self.admin_token = token;
+        self
+    }
+
+    /// Uses this call id (a random one in the carrier's shape by default).
+    pub fn call_sid(mut self, sid: impl Into<String>) -> Self {
+        self.call_sid = Some(sid.into());
+        self
+    }
+
+    /// The call id this call uses.
+    pub fn current_call_sid(&mut self) -> String {
+        let carrier = self.carrier;
+        self.call_sid
+            .get_or_insert_with(|| random_call_id(carrier))
+            .clone()
     }
 
     /// Where each line of the transcript goes.
@@ -379,21 +538,46 @@ impl Simulator {
         (self.print)(line);
     }
 
-    fn params(&self, status: &str, digits: Option<&str>) -> Vec<(String, String)> {
-        let mut params: Vec<(String, String)> = [
-            ("CallSid", self.call_sid.as_str()),
-            ("AccountSid", "AC00000000000000000000000000000000"),
-            ("From", self.from.as_str()),
-            ("Caller", self.from.as_str()),
-            ("To", self.to.as_str()),
-            ("Called", self.to.as_str()),
-            ("CallStatus", status),
-            ("Direction", "inbound"),
-            ("ApiVersion", "2010-04-01"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    fn params(&mut self, status: &str, digits: Option<&str>) -> Vec<(String, String)> {
+        let sid = self.current_call_sid();
+        let base: Vec<(&str, &str)> = match self.carrier {
+            CarrierKind::Twilio | CarrierKind::SignalWire => vec![
+                ("CallSid", sid.as_str()),
+                ("AccountSid", "AC00000000000000000000000000000000"),
+                ("From", self.from.as_str()),
+                ("Caller", self.from.as_str()),
+                ("To", self.to.as_str()),
+                ("Called", self.to.as_str()),
+                ("CallStatus", status),
+                ("Direction", "inbound"),
+                ("ApiVersion", "2010-04-01"),
+            ],
+            CarrierKind::Telnyx => vec![
+                ("AccountSid", "8c1f5c3e-0000-4000-8000-000000000000"),
+                ("CallSid", sid.as_str()),
+                ("CallSidLegacy", sid.as_str()),
+                ("From", self.from.as_str()),
+                ("To", self.to.as_str()),
+                ("ConnectionId", "1234567890"),
+                ("ApiVersion", "2010-04-01"),
+                ("CallStatus", status),
+            ],
+            // CarrierX sends E.164 digits without the '+' (its own example does).
+            CarrierKind::CarrierX => vec![
+                ("AccountSid", ""),
+                ("ApiVersion", "2.0"),
+                ("CallSid", sid.as_str()),
+                ("From", self.from.trim_start_matches('+')),
+                ("OriginalFrom", self.from.as_str()),
+                ("To", self.to.trim_start_matches('+')),
+                ("OriginalTo", self.to.as_str()),
+                ("Direction", "inbound"),
+            ],
+        };
+        let mut params: Vec<(String, String)> = base
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
         if let Some(digits) = digits {
             params.push(("Digits".into(), digits.into()));
         }
@@ -401,13 +585,7 @@ impl Simulator {
     }
 
     async fn post(&mut self, url: &Url, params: &[(String, String)]) -> Result<Element, SimError> {
-        let mut request = self.client.post(url.clone()).form(params);
-        if let Some(token) = &self.auth_token {
-            request = request.header(
-                signature::HEADER,
-                signature::sign(token, url.as_str(), params),
-            );
-        }
+        let request = sign_request(&self.client, self.carrier, &self.signing, url, params);
         let http = |source| SimError::Http {
             url: url.clone(),
             source,
@@ -452,7 +630,11 @@ impl Simulator {
             url: url.clone(),
             source,
         };
-        let response = self.client.get(url.clone()).send().await.map_err(http)?;
+        let mut request = self.client.get(url.clone());
+        if let Some(token) = &self.admin_token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(http)?;
         if !response.status().is_success() {
             return Err(SimError::NoCode(url));
         }
@@ -496,15 +678,26 @@ impl Simulator {
 
     /// Plays the call to its end.
     pub async fn play(&mut self) -> Result<Outcome, SimError> {
+        let entry = self.carrier.entry_path();
         let mut url = self
             .server
-            .join("/voice")
-            .map_err(|_| SimError::BadUrl("/voice".into()))?;
+            .join(entry)
+            .map_err(|_| SimError::BadUrl(entry.into()))?;
+        if let Signing::CarrierX(key) = &self.signing {
+            url.query_pairs_mut().append_pair("key", key);
+        }
         let mut params = self.params("ringing", None);
         let mut last_said = String::new();
+        let shown = url.path().to_owned();
+        let sid = self.current_call_sid();
         let line = format!(
-            "calling {} from {} at {url} (CallSid {})",
-            self.to, self.from, self.call_sid
+            "calling {} from {} at {}{} as {} (CallSid {})",
+            self.to,
+            self.from,
+            self.server.as_str().trim_end_matches('/'),
+            shown,
+            self.carrier,
+            sid
         );
         self.say(&line);
         for _ in 0..MAX_REQUESTS {
@@ -555,7 +748,7 @@ impl Simulator {
                         next = Some((target, self.params("in-progress", None)));
                         break;
                     }
-                    "Hangup" => {
+                    "Hangup" | "HangUp" => {
                         return Ok(Outcome::Ended {
                             reason: ended_reason(&last_said),
                         });
@@ -614,8 +807,16 @@ fn ended_reason(last_said: &str) -> String {
     }
 }
 
-/// Reads `<Dial><Conference>`: the room and the role its attributes give.
+/// Reads `<Dial>`: the room and the role its attributes give, or the bridge dialed.
 fn dial(verb: &Element, last_said: &str) -> Outcome {
+    if let Some(number) = verb.children.iter().find(|c| c.name == "Number") {
+        let masked = PhoneNumber::parse(&number.text)
+            .map_or_else(|_| "an unreadable number".to_owned(), |n| n.masked());
+        return Outcome::Dialed {
+            number: masked,
+            keys: number.attr("sendDigits").is_some_and(|d| !d.is_empty()),
+        };
+    }
     let Some(room) = verb.children.iter().find(|c| c.name == "Conference") else {
         return Outcome::Ended {
             reason: format!("dialed something other than a conference after: {last_said}"),
@@ -633,6 +834,66 @@ fn dial(verb: &Element, last_said: &str) -> Outcome {
         conference: room.text.clone(),
         role: role.into(),
     }
+}
+
+/// A webhook request as `carrier` sends it: a form (or CarrierX's JSON) posted to `url`,
+/// authenticated by `signing`.
+pub fn sign_request(
+    client: &reqwest::Client,
+    carrier: CarrierKind,
+    signing: &Signing,
+    url: &Url,
+    params: &[(String, String)],
+) -> reqwest::RequestBuilder {
+    let (body, content_type) = match carrier {
+        CarrierKind::CarrierX => {
+            let object: serde_json::Map<String, serde_json::Value> = params
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            (
+                serde_json::Value::Object(object).to_string().into_bytes(),
+                "application/json",
+            )
+        }
+        _ => (
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(params)
+                .finish()
+                .into_bytes(),
+            "application/x-www-form-urlencoded",
+        ),
+    };
+    let mut request = client
+        .post(url.clone())
+        .header("content-type", content_type);
+    match signing {
+        Signing::None | Signing::CarrierX(_) => {}
+        Signing::Twilio(token) => {
+            request = request.header(
+                signature::HEADER,
+                signature::sign(token, url.as_str(), params),
+            );
+        }
+        Signing::SignalWire(key) => {
+            request = request.header(
+                crate::carrier::signalwire::HEADER,
+                signature::sign(key, url.as_str(), params),
+            );
+        }
+        Signing::Telnyx(seed) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            request = request
+                .header(
+                    crate::carrier::telnyx::SIGNATURE_HEADER,
+                    crate::carrier::telnyx::sign(seed, now, &body),
+                )
+                .header(crate::carrier::telnyx::TIMESTAMP_HEADER, now.to_string());
+        }
+    }
+    request.body(body)
 }
 
 /// The default dialed number: the line of the first conference in `participants` that lists
@@ -676,10 +937,19 @@ pub async fn run(args: CallArgs) -> ExitCode {
     } else {
         Fallback::Terminal
     };
+    let signing = match args.keys.signing(args.carrier) {
+        Ok(signing) => signing,
+        Err(e) => {
+            eprintln!("bridgekeeper call: {e}");
+            return ExitCode::from(exit::ERROR);
+        }
+    };
     let mut simulator = Simulator::new(args.server, args.from, to)
         .script(args.digits.as_deref().map(parse_script).unwrap_or_default())
         .fallback(fallback)
-        .auth_token(args.auth_token)
+        .carrier(args.carrier)
+        .signing(signing)
+        .admin_token(args.admin_token)
         .printer(say_out);
     if let Some(sid) = args.call_sid {
         simulator = simulator.call_sid(sid);
