@@ -2,8 +2,11 @@
 //! `fake-verify`.
 
 use crate::config::ServeArgs;
+#[cfg(feature = "tools")]
 use crate::fake_verify::FakeVerifyArgs;
+#[cfg(feature = "tools")]
 use crate::load::LoadArgs;
+#[cfg(feature = "tools")]
 use crate::simulator::CallArgs;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -17,18 +20,22 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The subcommands.
+/// The subcommands. (Parsed once per process: the size of a variant does not matter.)
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the webhook server.
     Serve(ServeArgs),
     /// Play the carrier against a running server: one call, printed as the caller hears it.
+    #[cfg(feature = "tools")]
     Call(CallArgs),
     /// Validate a participants file and print a summary (numbers masked).
     Check(CheckArgs),
     /// Play many complete calls against a server and report calls/s, latencies and errors.
+    #[cfg(feature = "tools")]
     Load(LoadArgs),
     /// Run a fake Twilio Verify v2 on loopback (for benchmarks and rehearsals).
+    #[cfg(feature = "tools")]
     FakeVerify(FakeVerifyArgs),
 }
 

@@ -2,6 +2,7 @@
 //! may join each one. Loading it checks every rule up front and refuses the file with a
 //! `FILE:LINE: what is wrong` message; phone numbers only ever leave this module masked.
 
+use crate::domain::redact::redact;
 use crate::domain::{PhoneError, PhoneNumber, Role};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -779,46 +780,6 @@ fn toml_message(message: &str) -> String {
         format!("TOML syntax error: {message}")
     };
     redact(&message)
-}
-
-/// Masks every phone-number-like run (seven digits or more, with the usual separators) the
-/// way [`PhoneNumber::masked`] does: `+1555•••0001`.
-fn redact(text: &str) -> String {
-    let is_part = |c: char| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '.' | '(' | ')');
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find(|c: char| c.is_ascii_digit() || c == '+') {
-        out.push_str(&rest[..start]);
-        let run_len = rest[start..]
-            .find(|c: char| !is_part(c))
-            .unwrap_or(rest.len() - start);
-        let run = &rest[start..start + run_len];
-        // Keep trailing separators (a space before the next word) as they were.
-        let core_len = run.rfind(|c: char| c.is_ascii_digit()).map_or(0, |i| i + 1);
-        let (core, tail) = run.split_at(core_len);
-        let digits: Vec<char> = core.chars().filter(char::is_ascii_digit).collect();
-        if digits.len() >= 7 {
-            if core.starts_with('+') {
-                out.push('+');
-            }
-            if digits.len() >= 9 {
-                out.extend(&digits[..4]);
-                out.push_str("•••");
-                out.extend(&digits[digits.len() - 4..]);
-            } else {
-                out.push_str("•••");
-            }
-        } else {
-            out.push_str(core);
-        }
-        out.push_str(tail);
-        rest = &rest[start + run_len..];
-        if run_len == 0 {
-            break;
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 fn plural(count: usize, noun: &str) -> String {

@@ -12,7 +12,9 @@ pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod domain;
+#[cfg(feature = "tools")]
 pub mod fake_verify;
+#[cfg(feature = "tools")]
 pub mod load;
 pub mod reload;
 pub mod roster;
@@ -20,6 +22,7 @@ pub mod routes;
 pub mod secret;
 pub mod service;
 pub mod signature;
+#[cfg(feature = "tools")]
 pub mod simulator;
 pub mod startup;
 pub mod state;

@@ -5,7 +5,7 @@ use bridgekeeper::clock::SystemClock;
 use bridgekeeper::config::Settings;
 use bridgekeeper::directory::Directory;
 use bridgekeeper::startup::{Application, shutdown_signal};
-use bridgekeeper::{simulator, telemetry};
+use bridgekeeper::telemetry;
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -30,8 +30,11 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::Call(args) => simulator::run(args).await,
+        #[cfg(feature = "tools")]
+        Command::Call(args) => bridgekeeper::simulator::run(args).await,
+        #[cfg(feature = "tools")]
         Command::Load(args) => bridgekeeper::load::run(args).await,
+        #[cfg(feature = "tools")]
         Command::FakeVerify(args) => bridgekeeper::fake_verify::run(args).await,
         Command::Check(args) => match Directory::load(&args.file) {
             Ok(directory) => {

@@ -568,3 +568,258 @@ fn fault(error: &StoreError) -> Answer {
     warn!(event = "store.failed", error = %error, "store unavailable");
     end(Ending::Fault, "call ended on a fault")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BoxFuture;
+    use crate::call::{Expect, Target};
+    use crate::clock::ManualClock;
+    use crate::directory::Directory;
+    use crate::domain::{Code, PhoneNumber};
+    use crate::store::MemoryStore;
+    use crate::verify::{CheckOutcome, VerifyError};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const TOML: &str = r#"
+[[conference]]
+name = "Weekly"
+numbers = ["+12025550100"]
+guest_pin = "48291735"
+[[conference.participant]]
+name = "Ada"
+phone = "+12025550101"
+role = "moderator"
+"#;
+    const RIGHT: &str = "123456";
+
+    /// A verifier whose code is always 123456, counting what it is asked.
+    #[derive(Default)]
+    struct FakeVerifier {
+        sends: AtomicUsize,
+        checks: AtomicUsize,
+    }
+
+    impl Verifier for FakeVerifier {
+        fn send<'a>(
+            &'a self,
+            _to: &'a PhoneNumber,
+            _previous: Option<&'a Receipt>,
+        ) -> BoxFuture<'a, Result<Receipt, VerifyError>> {
+            self.sends.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Ok(Receipt::default()) })
+        }
+
+        fn check<'a>(
+            &'a self,
+            _to: &'a PhoneNumber,
+            code: &'a Code,
+            _receipt: Option<&'a Receipt>,
+        ) -> BoxFuture<'a, Result<CheckOutcome, VerifyError>> {
+            self.checks.fetch_add(1, Ordering::SeqCst);
+            let right = *code == Code::parse(RIGHT).unwrap();
+            Box::pin(async move {
+                Ok(if right {
+                    CheckOutcome::Approved
+                } else {
+                    CheckOutcome::Rejected
+                })
+            })
+        }
+
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+    }
+
+    struct Rig {
+        service: CallService,
+        verifier: Arc<FakeVerifier>,
+        clock: Arc<ManualClock>,
+    }
+
+    fn rig() -> Rig {
+        let clock = Arc::new(ManualClock::default());
+        let verifier = Arc::new(FakeVerifier::default());
+        let service = CallService {
+            roster: Arc::new(SharedRoster::new(
+                Directory::parse(TOML, "t.toml").unwrap(),
+                [1; 32],
+            )),
+            verifier: verifier.clone(),
+            store: Arc::new(MemoryStore::new(clock.clone())),
+            sealer: Sealer::new([2; 32]),
+            limits: ServerLimits::default(),
+            clock: clock.clone(),
+        };
+        Rig {
+            service,
+            verifier,
+            clock,
+        }
+    }
+
+    const TWIML: Dialect = Dialect {
+        carrier: CarrierKind::Twilio,
+        joins_rooms: true,
+    };
+    const FLEXML: Dialect = Dialect {
+        carrier: CarrierKind::CarrierX,
+        joins_rooms: false,
+    };
+
+    fn event(sid: u8, from: Option<&str>) -> CallEvent {
+        CallEvent {
+            call_id: CallSid::parse(&format!("CA{sid:032x}")).unwrap(),
+            caller: from.map(|f| PhoneNumber::parse(f).unwrap()),
+            dialed: Some(PhoneNumber::parse("+12025550100").unwrap()),
+            digits: None,
+            state: None,
+        }
+    }
+
+    /// Seals what an answer carries and opens it as the next webhook would.
+    async fn next(rig: &Rig, event: &CallEvent, answer: &Answer) -> CallToken {
+        let token = answer.carry.as_ref().expect("a state to carry");
+        let text = rig.service.sealer.seal(&event.call_id, token);
+        rig.service
+            .open(TWIML, &event.call_id, Some(&text))
+            .await
+            .expect("accepted")
+            .expect("no fault")
+    }
+
+    #[tokio::test]
+    async fn a_listed_caller_gets_one_code_and_joins_with_it() {
+        let rig = rig();
+        let call = event(1, Some("+12025550101"));
+        let asked = rig.service.incoming(TWIML, &call).await;
+        assert!(matches!(
+            asked.reply,
+            Reply::Ask {
+                expect: Expect::Code,
+                ..
+            }
+        ));
+        assert_eq!(rig.verifier.sends.load(Ordering::SeqCst), 1);
+        // The carrier retries the first webhook: no second code.
+        let again = rig.service.incoming(TWIML, &call).await;
+        assert!(matches!(again.reply, Reply::Ask { .. }));
+        assert_eq!(rig.verifier.sends.load(Ordering::SeqCst), 1);
+        let token = next(&rig, &call, &asked).await;
+        let joined = rig.service.keypad(token, Some(RIGHT)).await;
+        let Reply::Join {
+            target: Target::Room { role, .. },
+            ..
+        } = joined.reply
+        else {
+            panic!("{joined:?}")
+        };
+        assert_eq!(role, crate::domain::Role::Moderator);
+    }
+
+    #[tokio::test]
+    async fn wrong_codes_end_the_call_and_spend_the_number_s_hour() {
+        let rig = rig();
+        let call = event(2, Some("+12025550101"));
+        let mut answer = rig.service.incoming(TWIML, &call).await;
+        for _ in 0..3 {
+            let token = next(&rig, &call, &answer).await;
+            answer = rig.service.keypad(token, Some("000000")).await;
+        }
+        assert!(matches!(answer.reply, Reply::End { .. }), "{answer:?}");
+        assert_eq!(rig.verifier.checks.load(Ordering::SeqCst), 3);
+        // A new call within the hour sends no code.
+        let later = rig
+            .service
+            .incoming(TWIML, &event(3, Some("+12025550101")))
+            .await;
+        assert!(matches!(later.reply, Reply::End { .. }));
+        assert_eq!(rig.verifier.sends.load(Ordering::SeqCst), 1);
+        // An hour later the number may try again.
+        rig.clock.advance(Duration::from_secs(3601));
+        let next_hour = rig
+            .service
+            .incoming(TWIML, &event(4, Some("+12025550101")))
+            .await;
+        assert!(matches!(next_hour.reply, Reply::Ask { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_replayed_or_expired_state_is_refused() {
+        let rig = rig();
+        let call = event(5, Some("+12025550101"));
+        let asked = rig.service.incoming(TWIML, &call).await;
+        let text = rig
+            .service
+            .sealer
+            .seal(&call.call_id, asked.carry.as_ref().unwrap());
+        assert!(
+            rig.service
+                .open(TWIML, &call.call_id, Some(&text))
+                .await
+                .is_ok()
+        );
+        assert_eq!(
+            rig.service.open(TWIML, &call.call_id, Some(&text)).await,
+            Err(Refused::Stale)
+        );
+        let fresh = event(6, Some("+12025550101"));
+        let asked = rig.service.incoming(TWIML, &fresh).await;
+        let text = rig
+            .service
+            .sealer
+            .seal(&fresh.call_id, asked.carry.as_ref().unwrap());
+        rig.clock.advance(Duration::from_secs(3 * 3600));
+        assert!(matches!(
+            rig.service.open(TWIML, &fresh.call_id, Some(&text)).await,
+            Err(Refused::BadState(TokenError::Expired))
+        ));
+        assert_eq!(
+            rig.service.open(TWIML, &fresh.call_id, None).await,
+            Err(Refused::NoState)
+        );
+    }
+
+    #[tokio::test]
+    async fn strangers_and_withheld_callers_get_the_pin_prompt_and_no_code() {
+        let rig = rig();
+        for (sid, from) in [(7, Some("+12025550199")), (8, None)] {
+            let call = event(sid, from);
+            let asked = rig.service.incoming(TWIML, &call).await;
+            assert!(
+                matches!(
+                    asked.reply,
+                    Reply::Ask {
+                        expect: Expect::Pin,
+                        ..
+                    }
+                ),
+                "{asked:?}"
+            );
+            let token = next(&rig, &call, &asked).await;
+            assert!(token.guest);
+            let joined = rig.service.keypad(token, Some("48291735")).await;
+            let Reply::Join {
+                target: Target::Room { role, .. },
+                ..
+            } = joined.reply
+            else {
+                panic!("{joined:?}")
+            };
+            assert_eq!(role, crate::domain::Role::Participant);
+        }
+        assert_eq!(rig.verifier.sends.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_flexml_call_to_a_room_without_a_bridge_is_refused_before_any_code() {
+        let rig = rig();
+        let answer = rig
+            .service
+            .incoming(FLEXML, &event(9, Some("+12025550101")))
+            .await;
+        assert_eq!(answer.reply, Reply::refuse(Refusal::NoBridge));
+        assert_eq!(rig.verifier.sends.load(Ordering::SeqCst), 0);
+    }
+}

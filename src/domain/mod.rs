@@ -4,6 +4,7 @@
 mod call_sid;
 mod code;
 mod phone;
+pub mod redact;
 mod role;
 
 pub use call_sid::{CallSid, CallSidError};

@@ -106,20 +106,8 @@ impl PhoneNumber {
 
     /// The masked form for logs and summaries: `+1555•••0001`.
     pub fn masked(&self) -> String {
-        mask(&self.0)
+        crate::domain::redact::mask_number(&self.0)
     }
-}
-
-/// Masks any phone-number-like text: the first five and last four characters stay, the rest
-/// becomes `•••`. Short input is masked entirely.
-pub fn mask(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    if chars.len() <= 9 {
-        return "•••".to_owned();
-    }
-    let head: String = chars[..5].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}•••{tail}")
 }
 
 impl fmt::Display for PhoneNumber {

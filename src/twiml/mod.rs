@@ -1,6 +1,7 @@
 //! TwiML responses: a typed builder for the voice verbs this line answers with, written out
 //! with quick-xml's `Writer` so every text node and attribute value is escaped.
 
+#[cfg(feature = "tools")]
 pub mod parse;
 
 use std::io::{self, Write};

@@ -639,49 +639,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Makes upstream text safe for errors and logs: every run of six or more digits (allowing
-/// one or two separators such as spaces, dots, dashes or brackets between them, and a leading
-/// `+`) becomes `•••`, since it could be a phone number or a code; control characters
-/// become spaces; the result is cut to 200 characters.
+/// Makes upstream text safe for errors and logs: numbers and codes masked by the one rule
+/// (`domain::redact`), control characters turned into spaces, cut to 200 characters.
 pub fn scrub(text: &str) -> String {
-    /// One or two separators followed by a digit: their length.
-    fn separator_gap(rest: &[char]) -> Option<usize> {
-        let is_separator = |c: &char| matches!(c, ' ' | '-' | '.' | '(' | ')');
-        let gap = rest.iter().take(2).take_while(|c| is_separator(c)).count();
-        (gap > 0 && rest.get(gap).is_some_and(char::is_ascii_digit)).then_some(gap)
-    }
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len().min(MAX_UPSTREAM_TEXT * 4));
-    let mut i = 0;
-    while i < chars.len() {
-        let starts_run = chars[i].is_ascii_digit()
-            || (chars[i] == '+' && chars.get(i + 1).is_some_and(char::is_ascii_digit));
-        if !starts_run {
-            out.push(if chars[i].is_control() { ' ' } else { chars[i] });
-            i += 1;
-            continue;
-        }
-        let start = i;
-        let mut digits = 0;
-        if chars[i] == '+' {
-            i += 1;
-        }
-        while i < chars.len() {
-            if chars[i].is_ascii_digit() {
-                digits += 1;
-                i += 1;
-            } else if let Some(gap) = separator_gap(&chars[i..]) {
-                i += gap;
-            } else {
-                break;
-            }
-        }
-        if digits >= 6 {
-            out.push_str("•••");
-        } else {
-            out.extend(&chars[start..i]);
-        }
-    }
+    let out = crate::domain::redact::redact(text);
     if out.chars().count() > MAX_UPSTREAM_TEXT {
         let mut cut: String = out.chars().take(MAX_UPSTREAM_TEXT).collect();
         cut.push('…');
@@ -1053,10 +1014,10 @@ mod tests {
     fn scrub_masks_numbers_and_codes_but_not_error_codes() {
         assert_eq!(
             scrub("Invalid parameter `To`: +15551230001"),
-            "Invalid parameter `To`: •••"
+            "Invalid parameter `To`: +1555•••0001"
         );
         assert_eq!(scrub("code 123456 is wrong"), "code ••• is wrong");
-        assert_eq!(scrub("call +1 (555) 123-0001 now"), "call ••• now");
+        assert_eq!(scrub("call +1 (555) 123-0001 now"), "call +1555•••0001 now");
         assert_eq!(
             scrub("see https://www.twilio.com/docs/errors/60200"),
             "see https://www.twilio.com/docs/errors/60200"
