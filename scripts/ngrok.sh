@@ -60,8 +60,10 @@ fi
 echo "ngrok tunnel: $public_url -> 127.0.0.1:$port"
 echo "Point your Twilio number's voice webhook (\"A call comes in\", HTTP POST) at:"
 echo "    $public_url/voice"
-if [ -z "${TWILIO_AUTH_TOKEN:-}" ]; then
-    echo "TWILIO_* is not set: the server runs in development mode (no signature checks, no SMS)."
+echo "Other carriers (HTTP POST): SignalWire $public_url/signalwire/voice,"
+echo "    Telnyx $public_url/telnyx/voice, CarrierX $public_url/carrierx/voice?key=<BRIDGEKEEPER_CARRIERX_KEY>"
+if [ -z "${TWILIO_AUTH_TOKEN:-}${SIGNALWIRE_SIGNING_KEY:-}${TELNYX_PUBLIC_KEY:-}${BRIDGEKEEPER_CARRIERX_KEY:-}" ]; then
+    echo "No carrier credential is set: the server runs in development mode (no signature checks, no SMS)."
 fi
 
 export BRIDGEKEEPER_PUBLIC_URL="$public_url"

@@ -203,6 +203,8 @@ pub enum Ending {
     NoLongerListed,
     /// Too many wrong PINs on this call.
     TooManyWrongPins,
+    /// Too many silent PIN prompts.
+    NoPin,
     /// Too many wrong PINs from this number lately.
     PinsSpent,
 }
@@ -223,6 +225,7 @@ impl Ending {
             Ending::Busy => "code_budget_spent",
             Ending::NoLongerListed => "no_longer_listed",
             Ending::TooManyWrongPins => "too_many_wrong_pins",
+            Ending::NoPin => "no_pin_input",
             Ending::PinsSpent => "wrong_pins_per_number_spent",
         }
     }
@@ -285,7 +288,7 @@ impl CallState {
             PinKeypad::Silence => {
                 self.silences = self.silences.saturating_add(1);
                 Some(if self.silences >= limits.silences {
-                    Next::End(Ending::NoInput)
+                    Next::End(Ending::NoPin)
                 } else {
                     Next::Ask(Prompt::NoInput)
                 })
@@ -527,6 +530,7 @@ impl Reply {
             Ending::TooManyWrongPins => {
                 "That PIN is not right, and that was the last try. Goodbye."
             }
+            Ending::NoPin => "We did not receive a PIN. Goodbye.",
             Ending::PinsSpent => {
                 "Too many wrong PINs have been entered from this number. Please try again later. Goodbye."
             }

@@ -39,8 +39,9 @@ pub struct ServeArgs {
     pub verify_timeout: Duration,
 
     /// Key for the state the server signs into its own URLs; instances behind one load
-    /// balancer must share it. Default: derived from TWILIO_AUTH_TOKEN in Twilio mode; in
-    /// development mode generated once and kept in --secret-file.
+    /// balancer must share it. Default: derived from TWILIO_AUTH_TOKEN, else from
+    /// SIGNALWIRE_SIGNING_KEY; otherwise generated once and kept in --secret-file (set it
+    /// for several instances serving Telnyx or CarrierX only).
     #[arg(long, env = "BRIDGEKEEPER_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
 
@@ -180,8 +181,7 @@ pub enum SecretSource {
     Given(ServerSecret),
     /// Derived from the Twilio auth token.
     FromAuthToken,
-    /// Derived from another carrier's secret key (SignalWire's signing key, CarrierX's URL
-    /// key), so that instances sharing it share the secret.
+    /// Derived from SignalWire's signing key, so that instances sharing it share the secret.
     FromCarrierKey(SecretString),
     /// Generated once into this file (development mode).
     File(PathBuf),
@@ -378,9 +378,11 @@ impl Settings {
         let secret = match &args.secret {
             Some(text) => SecretSource::Given(ServerSecret::from_text(text)?),
             None if carriers.twilio.is_some() => SecretSource::FromAuthToken,
-            None => match (&carriers.signalwire, &carriers.carrierx) {
-                (Some(key), _) | (None, Some(key)) => SecretSource::FromCarrierKey(key.clone()),
-                (None, None) => SecretSource::File(args.secret_file.clone()),
+            // Never from CarrierX's key: it rides in every URL the server writes, so carrier
+            // and proxy logs see it. Telnyx's key is public.
+            None => match &carriers.signalwire {
+                Some(key) => SecretSource::FromCarrierKey(key.clone()),
+                None => SecretSource::File(args.secret_file.clone()),
             },
         };
         let limits = ServerLimits {
@@ -480,13 +482,17 @@ fn verifier_settings(
         }
         partial => {
             let names = |present: bool| {
-                TWILIO_VARS
+                let names: Vec<&str> = TWILIO_VARS
                     .iter()
                     .zip(partial)
                     .filter(|(_, v)| v.is_some() == present)
                     .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(" and ")
+                    .collect();
+                if names.is_empty() {
+                    "none of them".to_owned()
+                } else {
+                    names.join(" and ")
+                }
             };
             Err(ConfigError::PartialTwilio {
                 present: names(true),
@@ -687,6 +693,9 @@ mod tests {
         assert!(s.carriers.telnyx.is_some());
         assert!(matches!(s.verifier, VerifierSettings::Dev));
         assert!(matches!(s.secret, SecretSource::FromCarrierKey(_)));
+        // CarrierX's key is in every URL the server writes: it never derives the secret.
+        let cx = settings(&[("BRIDGEKEEPER_CARRIERX_KEY", "cx-key-0123456789")]).unwrap();
+        assert!(matches!(cx.secret, SecretSource::File(_)));
         let debug = format!("{s:?}");
         assert!(
             !debug.contains("PSK_signing") && !debug.contains("cx-key"),

@@ -563,16 +563,9 @@ impl Simulator {
                 ("CallStatus", status),
             ],
             // CarrierX sends E.164 digits without the '+' (its own example does).
-            CarrierKind::CarrierX => vec![
-                ("AccountSid", ""),
-                ("ApiVersion", "2.0"),
-                ("CallSid", sid.as_str()),
-                ("From", self.from.trim_start_matches('+')),
-                ("OriginalFrom", self.from.as_str()),
-                ("To", self.to.trim_start_matches('+')),
-                ("OriginalTo", self.to.as_str()),
-                ("Direction", "inbound"),
-            ],
+            CarrierKind::CarrierX => {
+                return self.carrierx_params(&sid, digits);
+            }
         };
         let mut params: Vec<(String, String)> = base
             .into_iter()
@@ -584,11 +577,36 @@ impl Simulator {
         params
     }
 
+    /// CarrierX's JSON fields: E.164 digits without the `+`, as its own example sends them.
+    fn carrierx_params(&self, sid: &str, digits: Option<&str>) -> Vec<(String, String)> {
+        let bare = |number: &str| {
+            PhoneNumber::parse(number).map_or_else(
+                |_| number.trim().to_owned(),
+                |n| n.as_e164().trim_start_matches('+').to_owned(),
+            )
+        };
+        let mut params: Vec<(String, String)> = vec![
+            ("AccountSid".into(), String::new()),
+            ("ApiVersion".into(), "2.0".into()),
+            ("CallSid".into(), sid.to_owned()),
+            ("From".into(), bare(&self.from)),
+            ("OriginalFrom".into(), self.from.clone()),
+            ("To".into(), bare(&self.to)),
+            ("OriginalTo".into(), self.to.clone()),
+            ("Direction".into(), "inbound".into()),
+        ];
+        if let Some(digits) = digits {
+            params.push(("Digits".into(), digits.into()));
+        }
+        params
+    }
+
     async fn post(&mut self, url: &Url, params: &[(String, String)]) -> Result<Element, SimError> {
         let request = sign_request(&self.client, self.carrier, &self.signing, url, params);
-        let http = |source| SimError::Http {
-            url: url.clone(),
-            source,
+        let shown = without_secrets(url);
+        let http = |source: reqwest::Error| SimError::Http {
+            url: shown.clone(),
+            source: source.without_url(),
         };
         let started = Instant::now();
         let response = request.send().await.map_err(http)?;
@@ -601,13 +619,13 @@ impl Simulator {
         });
         if status != 200 {
             return Err(SimError::Status {
-                url: url.clone(),
+                url: shown,
                 status,
                 body: body.chars().take(200).collect(),
             });
         }
         twiml_parse::parse(&body).map_err(|e| SimError::BadTwiml {
-            url: url.clone(),
+            url: shown,
             reason: e.to_string(),
         })
     }
@@ -834,6 +852,24 @@ fn dial(verb: &Element, last_said: &str) -> Outcome {
         conference: room.text.clone(),
         role: role.into(),
     }
+}
+
+/// The URL without what must not reach a terminal or a log: CarrierX's key and the state.
+fn without_secrets(url: &Url) -> Url {
+    let mut shown = url.clone();
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "key")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.len() == url.query_pairs().count() {
+        return shown;
+    }
+    shown.set_query(None);
+    if !kept.is_empty() {
+        shown.query_pairs_mut().extend_pairs(kept);
+    }
+    shown
 }
 
 /// A webhook request as `carrier` sends it: a form (or CarrierX's JSON) posted to `url`,

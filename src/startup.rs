@@ -171,11 +171,25 @@ impl Application {
             .directory()
             .conferences()
             .len();
+        let base = with_slash(&self.state.public_url);
+        let entries: Vec<String> = self
+            .state
+            .carriers
+            .served()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {base}{}",
+                    c.kind(),
+                    c.kind().entry_path().trim_start_matches('/')
+                )
+            })
+            .collect();
         tracing::info!(
             event = "server.listening",
             conferences,
-            "listening on http://{addr}; point the carrier's voice webhook at {}voice",
-            with_slash(&self.state.public_url)
+            "listening on http://{addr}; point each carrier's voice webhook at its entry: {}",
+            entries.join(", ")
         );
         banner(&self.state);
         let sweeper = self.memory.clone().map(|memory| {
