@@ -13,6 +13,7 @@ pub mod directory;
 pub mod domain;
 pub mod fake_verify;
 pub mod load;
+pub mod log_throttle;
 pub mod reload;
 pub mod roster;
 pub mod routes;

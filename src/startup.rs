@@ -200,6 +200,7 @@ impl Application {
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
+        crate::log_throttle::flush();
         if let Some(sweeper) = sweeper {
             sweeper.abort();
         }

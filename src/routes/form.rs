@@ -30,7 +30,9 @@ impl IntoResponse for WebhookError {
             WebhookError::NotAForm => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             WebhookError::Malformed | WebhookError::BadParameter(_) => StatusCode::BAD_REQUEST,
         };
-        tracing::info!(event = "webhook.bad_request", status = status.as_u16(), reason = %self);
+        if crate::log_throttle::allow("webhook.bad_request") {
+            tracing::info!(event = "webhook.bad_request", status = status.as_u16(), reason = %self);
+        }
         (status, format!("{self}\n")).into_response()
     }
 }
@@ -105,12 +107,14 @@ impl FromRequest<AppState> for Webhook {
 
 /// The one warning line for a refused signature, and the 403.
 fn forbidden(path: &str, why: &str) -> Response {
-    tracing::warn!(
-        event = "webhook.forbidden",
-        path,
-        signature = why,
-        "webhook refused: X-Twilio-Signature {why} (is BRIDGEKEEPER_PUBLIC_URL the URL the carrier calls?)"
-    );
+    if crate::log_throttle::allow("webhook.forbidden") {
+        tracing::warn!(
+            event = "webhook.forbidden",
+            path,
+            signature = why,
+            "webhook refused: X-Twilio-Signature {why} (is BRIDGEKEEPER_PUBLIC_URL the URL the carrier calls?)"
+        );
+    }
     (
         StatusCode::FORBIDDEN,
         "forbidden: the webhook signature is missing or wrong\n",

@@ -186,18 +186,22 @@ pub async fn code(
     let token = match app.sealer.open(&sid, &state_text, app.unix_now()) {
         Ok(token) => token,
         Err(e) => {
-            warn!(event = "webhook.bad_state", error = %e, "call state refused");
+            if crate::log_throttle::allow("webhook.bad_state") {
+                warn!(event = "webhook.bad_state", error = %e, "call state refused");
+            }
             return WebhookError::BadParameter(e.to_string()).into_response();
         }
     };
     match app.store.advance(&sid, token.seq, MARK_TTL).await {
         Ok(true) => {}
         Ok(false) => {
-            warn!(
-                event = "webhook.stale_state",
-                seq = token.seq,
-                "call state already used: replayed or rolled back"
-            );
+            if crate::log_throttle::allow("webhook.stale_state") {
+                warn!(
+                    event = "webhook.stale_state",
+                    seq = token.seq,
+                    "call state already used: replayed or rolled back"
+                );
+            }
             return (
                 StatusCode::CONFLICT,
                 "this call state was already used (replayed or rolled back)\n",
