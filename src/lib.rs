@@ -18,6 +18,7 @@ pub mod reload;
 pub mod roster;
 pub mod routes;
 pub mod secret;
+pub mod server;
 pub mod signature;
 pub mod simulator;
 pub mod startup;

@@ -39,6 +39,8 @@ pub struct Application {
     memory: Option<Arc<MemoryStore>>,
     /// The participants file, reloaded while serving.
     participants: PathBuf,
+    /// How many connections are served at once, and for how long.
+    connections: crate::config::ConnectionLimits,
 }
 
 impl Application {
@@ -138,6 +140,7 @@ impl Application {
             state,
             memory,
             participants: settings.participants,
+            connections: settings.connections,
         })
     }
 
@@ -197,9 +200,7 @@ impl Application {
             })
         });
         let app = routes::router(self.state);
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = crate::server::serve(self.listener, app, shutdown, self.connections).await;
         crate::log_throttle::flush();
         if let Some(sweeper) = sweeper {
             sweeper.abort();
