@@ -261,7 +261,7 @@ const FD_LIMIT: u32 = 1024;
 const FLOOD: usize = 1100;
 
 /// Opens `FLOOD` idle connections to `addr` (loopback only), a hundred at a time.
-async fn flood(addr: &str) -> Vec<TcpStream> {
+async fn flood(addr: &str) -> Result<Vec<TcpStream>, String> {
     let mut held = Vec::with_capacity(FLOOD);
     while held.len() < FLOOD {
         let mut batch = tokio::task::JoinSet::new();
@@ -275,12 +275,15 @@ async fn flood(addr: &str) -> Vec<TcpStream> {
             match connected.unwrap() {
                 Ok(Ok(stream)) => held.push(stream),
                 other => {
-                    panic!("connect failed: {other:?} (is this process's ulimit -n below 2048?)")
+                    return Err(format!(
+                        "connect {} failed: {other:?} (is this process's ulimit -n below 2048?)",
+                        held.len()
+                    ));
                 }
             }
         }
     }
-    held
+    Ok(held)
 }
 
 /// Starts the server with `FD_LIMIT` descriptors, floods it, and times a fresh request.
@@ -301,7 +304,10 @@ async fn flood_then_healthz(extra_args: &[&str]) {
     );
     let addr = server.base.trim_start_matches("http://").to_owned();
 
-    let held = flood(&addr).await;
+    let held = match flood(&addr).await {
+        Ok(held) => held,
+        Err(e) => panic!("{e}\n{}", server.log()),
+    };
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let started = Instant::now();
     let answer = client

@@ -112,8 +112,12 @@ impl ServerProcess {
         let base = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(base) => base,
             Err(_) => {
+                let exited = child.try_wait();
                 let _ = child.kill();
-                panic!("server did not start:\n{}", log.lock().unwrap());
+                panic!(
+                    "server did not start ({exited:?}):\n{}",
+                    log.lock().unwrap()
+                );
             }
         };
         Self { child, base, log }
