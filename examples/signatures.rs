@@ -20,7 +20,10 @@ const BODY: &[u8] = b"CallSid=CA0123456789abcdef0123456789abcdef&AccountSid=AC00
 const ROUNDS: u32 = 20_000;
 
 fn time(name: &str, carrier: &dyn Carrier, inbound: &Inbound<'_>) {
-    assert!(carrier.authenticate(inbound).is_ok(), "{name}: the sample must verify");
+    assert!(
+        carrier.authenticate(inbound).is_ok(),
+        "{name}: the sample must verify"
+    );
     let started = Instant::now();
     let mut ok = 0u32;
     for _ in 0..ROUNDS {
@@ -36,7 +39,11 @@ fn main() {
     let now = 1_800_000_000;
     let params = Form::decode(BODY).unwrap();
     let hmac_sig = |key: &str, path: &str| {
-        bridgekeeper::signature::sign(key, &format!("https://bk.example.com{path}"), params.pairs())
+        bridgekeeper::signature::sign(
+            key,
+            &format!("https://bk.example.com{path}"),
+            params.pairs(),
+        )
     };
 
     let mut twilio_headers = HeaderMap::new();
@@ -59,7 +66,11 @@ fn main() {
         HeaderValue::from_str(&hmac_sig("PSKkey", "/signalwire/voice")).unwrap(),
     );
     let signalwire = SignalWire::new(Some(SecretString::from("PSKkey".to_owned())), public);
-    time("signalwire", &signalwire, &inbound("/signalwire/voice", &sw_headers));
+    time(
+        "signalwire",
+        &signalwire,
+        &inbound("/signalwire/voice", &sw_headers),
+    );
 
     let seed = [7u8; 32];
     let mut tx_headers = HeaderMap::new();

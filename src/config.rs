@@ -2,6 +2,7 @@
 //! module reads the environment.
 
 use crate::secret::ServerSecret;
+pub use crate::server::ConnectionLimits;
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 use std::path::PathBuf;
@@ -101,6 +102,41 @@ pub struct ServeArgs {
         default_value = "bridgekeeper:"
     )]
     pub redis_prefix: String,
+
+    /// Connections served at once; when all are taken, a new one closes the oldest idle
+    /// connection, or is closed itself if every connection has a request in flight.
+    #[arg(long, env = "BRIDGEKEEPER_MAX_CONNECTIONS", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections: u32,
+
+    /// The longest a client may take to send a request's headers (and the longest a
+    /// keep-alive connection may wait for its next request).
+    #[arg(
+        long,
+        env = "BRIDGEKEEPER_HEADER_TIMEOUT",
+        default_value = "10s",
+        value_parser = parse_duration
+    )]
+    pub header_timeout: Duration,
+
+    /// The longest a client may take to send a request's body, from its headers on.
+    #[arg(
+        long,
+        env = "BRIDGEKEEPER_BODY_TIMEOUT",
+        default_value = "10s",
+        value_parser = parse_duration
+    )]
+    pub body_timeout: Duration,
+
+    /// The longest a connection may go with no byte moving either way while the server waits
+    /// on it (a client that stops reading its response).
+    #[arg(
+        long,
+        env = "BRIDGEKEEPER_IDLE_TIMEOUT",
+        default_value = "60s",
+        value_parser = parse_duration
+    )]
+    pub idle_timeout: Duration,
 }
 
 /// Where shared state lives.
@@ -291,6 +327,8 @@ pub struct Settings {
     pub limits: ServerLimits,
     /// Where shared state lives.
     pub store: StoreSettings,
+    /// How many connections are served at once, and for how long a client may hold one.
+    pub connections: ConnectionLimits,
 }
 
 /// Why the settings cannot be used.
@@ -330,6 +368,9 @@ pub enum ConfigError {
     /// The verify timeout cannot let a webhook answer inside Twilio's 15 seconds.
     #[error("--verify-timeout must be between 100ms and 6s, got {0:?}")]
     BadVerifyTimeout(Duration),
+    /// A connection timeout of zero would close every connection at once.
+    #[error("--{0} must be more than 0")]
+    ZeroConnectionTimeout(&'static str),
 }
 
 /// The default Twilio Verify endpoint.
@@ -414,6 +455,21 @@ impl Settings {
                 }
             }
         };
+        for (name, value) in [
+            ("header-timeout", args.header_timeout),
+            ("body-timeout", args.body_timeout),
+            ("idle-timeout", args.idle_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::ZeroConnectionTimeout(name));
+            }
+        }
+        let connections = ConnectionLimits {
+            max_connections: args.max_connections as usize,
+            header_timeout: args.header_timeout,
+            body_timeout: args.body_timeout,
+            idle_timeout: args.idle_timeout,
+        };
         Ok(Self {
             listen: args.listen,
             participants: args.participants,
@@ -425,6 +481,7 @@ impl Settings {
             secret,
             limits,
             store,
+            connections,
         })
     }
 
@@ -442,6 +499,7 @@ impl Settings {
             secret: SecretSource::Given(secret),
             limits: ServerLimits::default(),
             store: StoreSettings::Memory,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -814,6 +872,42 @@ mod tests {
         assert_eq!(s.limits.codes_per_number, 2);
         assert_eq!(s.limits.codes_per_minute, 40);
         assert!(Cli::try_parse_from(["bk", "--max-codes-per-minute", "0"]).is_err());
+    }
+
+    #[test]
+    fn connection_limits_are_configurable_with_safe_defaults() {
+        assert_eq!(
+            settings(&[]).unwrap().connections,
+            ConnectionLimits::default()
+        );
+        let custom = Cli::parse_from([
+            "bk",
+            "--max-connections",
+            "64",
+            "--header-timeout",
+            "2s",
+            "--body-timeout",
+            "3s",
+            "--idle-timeout",
+            "500ms",
+        ])
+        .serve;
+        let s = Settings::from_args_and_env(custom, |_| None).unwrap();
+        assert_eq!(
+            s.connections,
+            ConnectionLimits {
+                max_connections: 64,
+                header_timeout: Duration::from_secs(2),
+                body_timeout: Duration::from_secs(3),
+                idle_timeout: Duration::from_millis(500),
+            }
+        );
+        assert!(Cli::try_parse_from(["bk", "--max-connections", "0"]).is_err());
+        let zero = Cli::parse_from(["bk", "--idle-timeout", "0"]).serve;
+        assert!(matches!(
+            Settings::from_args_and_env(zero, |_| None),
+            Err(ConfigError::ZeroConnectionTimeout("idle-timeout"))
+        ));
     }
 
     #[test]

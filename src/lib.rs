@@ -16,10 +16,12 @@ pub mod domain;
 pub mod fake_verify;
 #[cfg(feature = "tools")]
 pub mod load;
+pub mod log_throttle;
 pub mod reload;
 pub mod roster;
 pub mod routes;
 pub mod secret;
+pub mod server;
 pub mod service;
 pub mod signature;
 #[cfg(feature = "tools")]

@@ -321,17 +321,21 @@ impl CallService {
         let token = self
             .sealer
             .open(dialect.carrier, sid, text, self.clock.unix_now())
-            .inspect_err(
-                |e| warn!(event = "webhook.bad_state", error = %e, "call state refused"),
-            )?;
+            .inspect_err(|e| {
+                if crate::log_throttle::allow("webhook.bad_state") {
+                    warn!(event = "webhook.bad_state", error = %e, "call state refused");
+                }
+            })?;
         match self.store.advance(sid, token.seq, MARK_TTL).await {
             Ok(true) => Ok(Ok(token)),
             Ok(false) => {
-                warn!(
-                    event = "webhook.stale_state",
-                    seq = token.seq,
-                    "call state already used: replayed or rolled back"
-                );
+                if crate::log_throttle::allow("webhook.stale_state") {
+                    warn!(
+                        event = "webhook.stale_state",
+                        seq = token.seq,
+                        "call state already used: replayed or rolled back"
+                    );
+                }
                 Err(Refused::Stale)
             }
             Err(e) => Ok(Err(fault(&e))),

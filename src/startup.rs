@@ -41,6 +41,8 @@ pub struct Application {
     memory: Option<Arc<MemoryStore>>,
     /// The participants file, reloaded while serving.
     participants: PathBuf,
+    /// How many connections are served at once, and for how long.
+    connections: crate::config::ConnectionLimits,
 }
 
 impl Application {
@@ -142,6 +144,7 @@ impl Application {
             state,
             memory,
             participants: settings.participants,
+            connections: settings.connections,
         })
     }
 
@@ -202,9 +205,8 @@ impl Application {
             })
         });
         let app = routes::router(self.state);
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = crate::server::serve(self.listener, app, shutdown, self.connections).await;
+        crate::log_throttle::flush();
         if let Some(sweeper) = sweeper {
             sweeper.abort();
         }

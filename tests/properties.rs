@@ -4,6 +4,11 @@
 //! (`token::Sealer`), and the call's state machine (`call::CallState`) driven by arbitrary
 //! keypad input and verifier answers. Each property runs proptest's default 256 cases or
 //! fewer, so the whole file takes a few seconds in a debug build.
+//!
+//! Every block runs with [`config`]: a fixed seed, so that `cargo test` passes or fails the
+//! same way on every run (`PROPTEST_RNG_SEED=<n>` explores other seeds), and no failure
+//! persistence, so that a failure never writes a `.proptest-regressions` file into the
+//! source tree. A failure found here is kept as an explicit `#[test]` case instead.
 
 use bridgekeeper::call::{CallState, Keypad, Limits, Next, Prompt};
 use bridgekeeper::carrier::CarrierKind;
@@ -14,6 +19,23 @@ use bridgekeeper::verify::{CheckOutcome, Receipt, VerifyError};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
+use proptest::test_runner::RngSeed;
+
+/// The seed every property starts from unless `PROPTEST_RNG_SEED` names another.
+const SEED: u64 = 0x6272_6964_6765;
+
+/// The configuration of every `proptest!` block here: deterministic and writing nothing.
+fn config() -> ProptestConfig {
+    let default = ProptestConfig::default();
+    ProptestConfig {
+        failure_persistence: None,
+        rng_seed: match default.rng_seed {
+            RngSeed::Random => RngSeed::Fixed(SEED),
+            chosen => chosen,
+        },
+        ..default
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Strategies
@@ -191,6 +213,8 @@ fn body_bytes() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn form_decode_never_panics_and_keeps_one_pair_per_nonempty_chunk(body in body_bytes()) {
         if let Ok(form) = Form::decode(&body) {
@@ -294,6 +318,8 @@ fn withheld_sentinel() -> impl Strategy<Value = String> {
 }
 
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn call_sid_parse_accepts_exactly_short_plain_identifiers(raw in nasty_string()) {
         let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.');
@@ -429,6 +455,28 @@ fn phone_number_parse_is_idempotent_for_a_zero_after_the_country_code() {
     }
 }
 
+/// Found by `caller_id_is_a_parsed_number_that_is_never_a_sentinel` (about one run in seven
+/// before the seed was fixed): E.164-shaped text whose country calling code is unassigned,
+/// or whose national part starts with a prefix the parser strips, was taken as it is by the
+/// webhook fast path while the full parser refused or changed it.
+#[test]
+fn caller_id_agrees_with_the_parser_on_unassigned_codes_and_national_prefixes() {
+    for raw in [
+        "+8010000",
+        "+80100000000",
+        "+2100000000",
+        "+8099999999",
+        "+9991234567",
+        "+4402079460958",
+        "+112025550101",
+        "+3906123456",
+    ] {
+        let parsed = PhoneNumber::parse(raw).ok();
+        assert_eq!(PhoneNumber::from_webhook(raw).ok(), parsed, "{raw:?}");
+        assert_eq!(caller_id(raw), parsed, "{raw:?}");
+    }
+}
+
 #[test]
 fn keypad_read_of_no_digits_parameter_is_silence() {
     assert_eq!(Keypad::read(None), Keypad::Silence);
@@ -448,6 +496,8 @@ fn whitespace_table_holds_only_what_trim_strips() {
 const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn a_sealed_token_opens_to_itself((key, sid, now, token) in sealed_case()) {
         let sealer = Sealer::new(key);
@@ -714,6 +764,8 @@ fn play(limits: &Limits, first_send: Result<(), VerifyError>, steps: &[Step]) ->
 }
 
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn a_call_without_approval_ends_within_its_bound(
         limits in limits(),

@@ -28,7 +28,9 @@ impl IntoResponse for WebhookError {
             WebhookError::NotAForm | WebhookError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             WebhookError::Malformed | WebhookError::BadParameter(_) => StatusCode::BAD_REQUEST,
         };
-        tracing::info!(event = "webhook.bad_request", status = status.as_u16(), reason = %self);
+        if crate::log_throttle::allow("webhook.bad_request") {
+            tracing::info!(event = "webhook.bad_request", status = status.as_u16(), reason = %self);
+        }
         (status, format!("{self}\n")).into_response()
     }
 }

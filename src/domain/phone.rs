@@ -1,6 +1,8 @@
 //! Phone numbers in E.164, and the caller IDs that must never match anyone.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 /// A phone number normalized to E.164 (`+15551230001`).
 ///
@@ -80,19 +82,16 @@ impl PhoneNumber {
         Ok(Self(e164))
     }
 
-    /// Reads a number from a webhook (`From`, `To`) for looking it up. Carriers send E.164
-    /// (`+14155550123`); such text is taken as it is, without the full parser (which costs
-    /// tens of microseconds). That is safe because a webhook number is only ever compared with
-    /// numbers from the participants file, which were parsed in full and are fixed points of
-    /// the parser: a non-canonical string can match none of them. Anything else goes through
-    /// [`PhoneNumber::parse`].
+    /// Reads a number from a webhook (`From`, `To`) for looking it up, and reads it exactly as
+    /// [`PhoneNumber::parse`] does. Carriers send E.164 (`+14155550123`); such text is taken as
+    /// it is, without the full parser (which costs tens of microseconds and takes a global lock
+    /// inside the `phonenumber` crate), when [`is_fixed_point`] can tell from the parser's own
+    /// metadata that the parser would give it back unchanged: an assigned country calling code
+    /// and no national prefix the parser would strip. Anything else goes through
+    /// [`PhoneNumber::parse`], so the two never disagree.
     pub fn from_webhook(raw: &str) -> Result<Self, PhoneError> {
         let trimmed = raw.trim();
-        let digits = trimmed.strip_prefix('+').unwrap_or_default();
-        let canonical = (7..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0');
-        if canonical {
+        if is_fixed_point(trimmed) {
             Ok(Self(trimmed.to_owned()))
         } else {
             Self::parse(trimmed)
@@ -108,6 +107,85 @@ impl PhoneNumber {
     pub fn masked(&self) -> String {
         crate::domain::redact::mask_number(&self.0)
     }
+}
+
+/// What the parser may strip after each country calling code: the national prefixes and the
+/// national-prefix-for-parsing patterns of every region sharing the code, compiled once from
+/// the `phonenumber` crate's own metadata (anchored, with plain `regex`, lock-free).
+struct NationalPrefixes {
+    prefixes: Vec<String>,
+    patterns: Vec<regex::Regex>,
+}
+
+/// The metadata the fast path needs, by country calling code (built on first use).
+fn national_prefixes() -> &'static HashMap<u16, NationalPrefixes> {
+    static TABLE: OnceLock<HashMap<u16, NationalPrefixes>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table: HashMap<u16, NationalPrefixes> = HashMap::new();
+        for meta in phonenumber::metadata::DATABASE.iter() {
+            let entry = table
+                .entry(meta.country_code())
+                .or_insert_with(|| NationalPrefixes {
+                    prefixes: Vec::new(),
+                    patterns: Vec::new(),
+                });
+            if let Some(prefix) = meta.national_prefix() {
+                entry.prefixes.push(prefix.to_owned());
+            }
+            if let Some(pattern) = meta.national_prefix_for_parsing() {
+                entry.patterns.push(anchored(pattern.as_str()));
+            }
+        }
+        table
+    })
+}
+
+/// A national-prefix pattern anchored at the start. One that does not compile here matches
+/// every number (a non-empty match), so that its numbers all go to the full parser.
+fn anchored(pattern: &str) -> regex::Regex {
+    regex::Regex::new(&format!("^(?:{pattern})"))
+        .unwrap_or_else(|_| regex::Regex::new("^.").expect("a valid pattern"))
+}
+
+/// Whether `text` is `+` and 7 to 15 digits that [`PhoneNumber::parse`] returns unchanged. Only
+/// a sufficient test: `false` means "ask the full parser", not "invalid". The parser takes the
+/// first 1, 2 or 3 digits that form an assigned country code (so "+8010000" is refused there:
+/// 8, 80 and 801 are all unassigned), then may strip a national prefix from the rest; the
+/// number comes back unchanged when no region sharing the code has a prefix that applies.
+fn is_fixed_point(text: &str) -> bool {
+    let Some(digits) = text.strip_prefix('+') else {
+        return false;
+    };
+    if !(7..=15).contains(&digits.len())
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || digits.starts_with('0')
+    {
+        return false;
+    }
+    let table = national_prefixes();
+    let Some((rules, national)) = (1..=3).find_map(|len| {
+        let code: u16 = digits[..len].parse().ok()?;
+        table.get(&code).map(|rules| (rules, &digits[len..]))
+    }) else {
+        return false;
+    };
+    // Leading zeros are kept apart by the parser (Italy); leave them to it.
+    if national.starts_with('0') {
+        return false;
+    }
+    let stripped_prefix = rules
+        .prefixes
+        .iter()
+        .any(|p| national.starts_with(p.as_str()));
+    // The parser acts on a pattern's match only when it starts the number; an empty match
+    // with no group taking part changes nothing, anything else may.
+    let stripped_pattern = rules.patterns.iter().any(|pattern| {
+        pattern.captures(national).is_some_and(|caps| {
+            caps.get(0).is_some_and(|m| !m.as_str().is_empty())
+                || caps.iter().skip(1).any(|group| group.is_some())
+        })
+    });
+    !stripped_prefix && !stripped_pattern
 }
 
 impl fmt::Display for PhoneNumber {
@@ -212,6 +290,30 @@ mod tests {
             "+14155550123"
         );
         assert!(PhoneNumber::from_webhook("+0123456789").is_err());
+        // Unassigned country calling codes: E.164-shaped, but the parser refuses them, and so
+        // must the fast path (proptest found "+8010000": 8, 80 and 801 are all unassigned).
+        for raw in [
+            "+8010000",
+            "+80100000000",
+            "+2100000000",
+            "+8099999999",
+            "+9991234567",
+        ] {
+            assert!(!is_fixed_point(raw), "{raw}");
+            assert!(PhoneNumber::parse(raw).is_err(), "{raw}");
+            assert!(PhoneNumber::from_webhook(raw).is_err(), "{raw}");
+            assert_eq!(caller_id(raw), None, "{raw}");
+        }
+        // A national prefix the parser strips ("+44 0 20…" reads as +44 20…): not a fixed point,
+        // so both paths give the parser's answer.
+        for raw in ["+4402079460958", "+112025550101"] {
+            assert!(!is_fixed_point(raw), "{raw}");
+            assert_eq!(
+                PhoneNumber::from_webhook(raw),
+                PhoneNumber::parse(raw),
+                "{raw}"
+            );
+        }
         assert!(PhoneNumber::from_webhook("anonymous").is_err());
         assert!(PhoneNumber::from_webhook("+1234").is_err());
         // Whatever the full parser accepts, the fast path reads the same way.
@@ -226,6 +328,51 @@ mod tests {
                 PhoneNumber::parse(raw).unwrap(),
                 "{raw}"
             );
+        }
+    }
+
+    #[test]
+    fn the_fast_path_accepts_only_what_the_parser_gives_back_unchanged() {
+        // Every country calling code there is, and every unassigned one up to 999, with
+        // national numbers of each leading digit and the shortest, a middle and a usual length.
+        let mut fast = 0;
+        let table = national_prefixes();
+        for code in 1..=999u32 {
+            // "+1 23…" reads as +1 whatever follows: only codes that start a number are tried.
+            let text = code.to_string();
+            if (1..text.len()).any(|len| table.contains_key(&text[..len].parse::<u16>().unwrap())) {
+                continue;
+            }
+            for lead in 1..=9u32 {
+                for len in [4usize, 7, 10] {
+                    let national: String = std::iter::once(char::from_digit(lead, 10).unwrap())
+                        .chain("2345678901234".chars().cycle().skip(lead as usize))
+                        .take(len)
+                        .collect();
+                    let raw = format!("+{code}{national}");
+                    if raw.len() > 16 {
+                        continue;
+                    }
+                    if is_fixed_point(&raw) {
+                        fast += 1;
+                        assert_eq!(
+                            PhoneNumber::parse(&raw).map(|n| n.as_e164().to_owned()),
+                            Ok(raw.clone()),
+                            "{raw}"
+                        );
+                    }
+                }
+            }
+        }
+        // The fast path still takes the ordinary numbers carriers send.
+        assert!(fast > 3_000, "only {fast} numbers took the fast path");
+        for raw in [
+            "+12025550101",
+            "+442079460958",
+            "+573001234567",
+            "+8613812345678",
+        ] {
+            assert!(is_fixed_point(raw), "{raw}");
         }
     }
 

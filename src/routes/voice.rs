@@ -105,13 +105,15 @@ fn refused_response(refused: Refused) -> Response {
 /// The one warning line for a refused webhook, and the 403.
 fn forbidden(carrier: &dyn Carrier, path: &str, why: Forbidden) -> Response {
     let path = path.split('?').next().unwrap_or_default();
-    warn!(
-        event = "webhook.forbidden",
-        carrier = carrier.kind().as_str(),
-        path,
-        signature = %why,
-        "webhook refused: {why} (is BRIDGEKEEPER_PUBLIC_URL the URL the carrier calls, and the credential right?)"
-    );
+    if crate::log_throttle::allow("webhook.forbidden") {
+        warn!(
+            event = "webhook.forbidden",
+            carrier = carrier.kind().as_str(),
+            path,
+            signature = %why,
+            "webhook refused: {why} (is BRIDGEKEEPER_PUBLIC_URL the URL the carrier calls, and the credential right?)"
+        );
+    }
     (
         StatusCode::FORBIDDEN,
         "forbidden: the webhook signature is missing or wrong\n",

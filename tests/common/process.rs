@@ -18,7 +18,24 @@ pub fn example_participants() -> PathBuf {
 
 /// A command for the binary with no Twilio variables and no colours.
 pub fn command() -> Command {
-    let mut cmd = Command::new(binary());
+    command_for(binary())
+}
+
+/// The binary run through `sh` with at most `nofile` open files (`ulimit -n`), as a server
+/// short of file descriptors; `exec` keeps the process id the binary's.
+pub fn command_with_fd_limit(nofile: u32) -> Command {
+    let mut cmd = command_for("sh");
+    cmd.args([
+        "-c",
+        &format!("ulimit -n {nofile} && exec \"$0\" \"$@\""),
+        binary(),
+    ]);
+    cmd
+}
+
+/// A command for `program` with no Twilio variables and no colours.
+fn command_for(program: &str) -> Command {
+    let mut cmd = Command::new(program);
     for var in [
         "TWILIO_ACCOUNT_SID",
         "TWILIO_AUTH_TOKEN",
@@ -58,7 +75,15 @@ impl ServerProcess {
 
     /// Starts `serve` on `listen` (to restart one on the same port), and waits until it listens.
     pub fn start_on(listen: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut cmd = command();
+        Self::start_command(command(), listen, args, env)
+    }
+
+    /// Starts `serve` with at most `nofile` open files, on a random port.
+    pub fn start_with_fd_limit(nofile: u32, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_command(command_with_fd_limit(nofile), "127.0.0.1:0", args, env)
+    }
+
+    fn start_command(mut cmd: Command, listen: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         cmd.arg("serve").args(["--listen", listen]).args(args);
         for (k, v) in env {
             cmd.env(k, v);
@@ -87,8 +112,12 @@ impl ServerProcess {
         let base = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(base) => base,
             Err(_) => {
+                let exited = child.try_wait();
                 let _ = child.kill();
-                panic!("server did not start:\n{}", log.lock().unwrap());
+                panic!(
+                    "server did not start ({exited:?}):\n{}",
+                    log.lock().unwrap()
+                );
             }
         };
         Self { child, base, log }
@@ -113,6 +142,11 @@ impl ServerProcess {
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// What the server wrote to standard error so far.
