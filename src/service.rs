@@ -13,7 +13,7 @@ use crate::domain::CallSid;
 use crate::roster::SharedRoster;
 use crate::store::{Key, NumberKey, Store, StoreError};
 use crate::token::{CallToken, Sealer, TokenError};
-use crate::verify::{Receipt, Verifier};
+use crate::verify::{CheckOutcome, Receipt, Verifier};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{Span, info, warn};
@@ -124,15 +124,10 @@ impl CallService {
             issued: u32::try_from(self.clock.unix_now()).unwrap_or(u32::MAX),
             receipt: Receipt::default(),
         };
-        match self.store.get(&Key::WrongCodes(&number).to_string()).await {
-            Ok(wrong) if wrong >= self.limits.wrong_per_number => {
-                info!(
-                    event = "limit.wrong_per_number",
-                    "wrong codes for this number this hour spent; no code sent"
-                );
-                return end(Ending::TooManyChecks, "per-number wrong codes spent");
-            }
-            Ok(_) => {}
+        // The cheap refusals first: a refused call writes nothing for itself.
+        match self.number_refusal(&number).await {
+            Ok(Some(refused)) => return refused,
+            Ok(None) => {}
             Err(e) => return fault(&e),
         }
         match self.store.advance(&event.call_id, 0, MARK_TTL).await {
@@ -156,6 +151,8 @@ impl CallService {
             participant,
             number,
             token,
+            reserved: false,
+            wrong_count: 0,
         };
         flow.first_code().await
     }
@@ -360,13 +357,32 @@ impl CallService {
             participant,
             number: roster.number_key(&participant.phone),
             token,
+            reserved: false,
+            wrong_count: 0,
         };
         flow.run(Keypad::read(digits)).await
     }
 
-    /// Counts a code against the server's per-minute budget and the number's hourly one; the
-    /// ending to give when either is spent.
+    /// Reserves a code against the number's hourly allowance, then the server's per-minute
+    /// budget; the ending to give when either is spent. The number is checked first and a
+    /// refusal never touches the shared budget, so one number cannot spend it for everyone;
+    /// a code the shared budget refuses is given back to the number.
     async fn spend_code_budget(&self, number: &NumberKey) -> Option<Ending> {
+        let per_number = Key::CodesSent(number).to_string();
+        match self.store.incr(&per_number, HOUR).await {
+            Ok(count) if count > self.limits.codes_per_number => {
+                info!(
+                    event = "limit.codes_per_number",
+                    "codes for this number this hour spent"
+                );
+                return Some(Ending::TooManySends);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(event = "store.failed", error = %e, "store unavailable");
+                return Some(Ending::Fault);
+            }
+        }
         let minute = self.clock.unix_now() / 60;
         match self
             .store
@@ -378,25 +394,8 @@ impl CallService {
                     event = "limit.code_budget",
                     "server-wide code budget for this minute spent"
                 );
-                return Some(Ending::Busy);
-            }
-            Ok(_) => {}
-            Err(e) => {
-                warn!(event = "store.failed", error = %e, "store unavailable");
-                return Some(Ending::Fault);
-            }
-        }
-        match self
-            .store
-            .incr(&Key::CodesSent(number).to_string(), HOUR)
-            .await
-        {
-            Ok(count) if count > self.limits.codes_per_number => {
-                info!(
-                    event = "limit.codes_per_number",
-                    "codes for this number this hour spent"
-                );
-                Some(Ending::TooManySends)
+                let _ = self.store.release(&per_number).await;
+                Some(Ending::Busy)
             }
             Ok(_) => None,
             Err(e) => {
@@ -404,6 +403,33 @@ impl CallService {
                 Some(Ending::Fault)
             }
         }
+    }
+
+    /// The cheap refusals of a listed caller, read before anything is written for the call:
+    /// the number's wrong codes and codes this hour.
+    async fn number_refusal(&self, number: &NumberKey) -> Result<Option<Answer>, StoreError> {
+        if self.store.get(&Key::WrongCodes(number).to_string()).await?
+            >= self.limits.wrong_per_number
+        {
+            info!(
+                event = "limit.wrong_per_number",
+                "wrong codes for this number this hour spent; no code sent"
+            );
+            return Ok(Some(end(
+                Ending::TooManyChecks,
+                "per-number wrong codes spent",
+            )));
+        }
+        if self.store.get(&Key::CodesSent(number).to_string()).await?
+            >= self.limits.codes_per_number
+        {
+            info!(
+                event = "limit.codes_per_number",
+                "codes for this number this hour spent; no code sent"
+            );
+            return Ok(Some(end(Ending::TooManySends, "per-number codes spent")));
+        }
+        Ok(None)
     }
 }
 
@@ -415,6 +441,10 @@ struct Flow<'a> {
     participant: &'a Participant,
     number: NumberKey,
     token: CallToken,
+    /// Whether this webhook's wrong guess is already counted (reserved before its check).
+    reserved: bool,
+    /// The number's wrong codes this hour, as the reservation counted them.
+    wrong_count: u64,
 }
 
 impl Flow<'_> {
@@ -457,17 +487,28 @@ impl Flow<'_> {
         let mut next = self.token.state.on_keypad(keypad, &limits);
         loop {
             next = match next {
-                Next::Check(code) => {
-                    let checked = self
-                        .service
-                        .verifier
-                        .check(&self.participant.phone, &code, Some(&self.token.receipt))
-                        .await;
-                    if let Err(e) = &checked {
-                        warn!(event = "verify.check_failed", verifier = self.service.verifier.name(), error = %e);
+                Next::Check(code) => match self.reserve_guess().await {
+                    Err(ending) => Next::End(ending),
+                    Ok(()) => {
+                        let checked = self
+                            .service
+                            .verifier
+                            .check(&self.participant.phone, &code, Some(&self.token.receipt))
+                            .await;
+                        if let Err(e) = &checked {
+                            warn!(event = "verify.check_failed", verifier = self.service.verifier.name(), error = %e);
+                        }
+                        if !matches!(checked, Ok(CheckOutcome::Rejected)) {
+                            // Not a wrong guess: the try is given back.
+                            self.reserved = false;
+                            let key = Key::WrongCodes(&self.number).to_string();
+                            if let Err(e) = self.service.store.release(&key).await {
+                                warn!(event = "store.failed", error = %e, "could not give a try back");
+                            }
+                        }
+                        self.token.state.after_check(checked, &limits)
                     }
-                    self.token.state.after_check(checked, &limits)
-                }
+                },
                 Next::Send(prompt) => match self.service.spend_code_budget(&self.number).await {
                     Some(ending) => Next::End(ending),
                     None => {
@@ -493,7 +534,34 @@ impl Flow<'_> {
         }
     }
 
-    /// The last step: count a wrong try against the number, then ask, join or end.
+    /// Reserves one wrong guess against the number's hourly allowance before the verifier is
+    /// asked, atomically (one store round trip), so that parallel calls cannot multiply the
+    /// allowance; refused when it is spent, and failing closed when the store cannot count.
+    async fn reserve_guess(&mut self) -> Result<(), Ending> {
+        let key = Key::WrongCodes(&self.number).to_string();
+        match self.service.store.incr(&key, HOUR).await {
+            Ok(count) if count > self.service.limits.wrong_per_number => {
+                let _ = self.service.store.release(&key).await;
+                info!(
+                    event = "limit.wrong_per_number",
+                    "wrong codes for this number this hour spent; code not checked"
+                );
+                Err(Ending::TooManyChecks)
+            }
+            Ok(count) => {
+                self.reserved = true;
+                self.wrong_count = count;
+                Ok(())
+            }
+            Err(e) => {
+                warn!(event = "store.failed", error = %e, "store unavailable; code not checked");
+                Err(Ending::Fault)
+            }
+        }
+    }
+
+    /// The last step: count a wrong try against the number (unless its check reserved it
+    /// already), then ask, join or end.
     async fn finish(mut self, mut next: Next, wrong_before: u8) -> Answer {
         if self.token.state.wrong > wrong_before {
             info!(
@@ -501,12 +569,15 @@ impl Flow<'_> {
                 wrong = self.token.state.wrong,
                 "wrong code"
             );
-            match self
-                .service
-                .store
-                .incr(&Key::WrongCodes(&self.number).to_string(), HOUR)
-                .await
-            {
+            let counted = if self.reserved {
+                Ok(self.wrong_count)
+            } else {
+                self.service
+                    .store
+                    .incr(&Key::WrongCodes(&self.number).to_string(), HOUR)
+                    .await
+            };
+            match counted {
                 Ok(count) if count >= self.service.limits.wrong_per_number => {
                     info!(
                         event = "limit.wrong_per_number",
@@ -582,7 +653,7 @@ mod tests {
     use crate::directory::Directory;
     use crate::domain::{Code, PhoneNumber};
     use crate::store::MemoryStore;
-    use crate::verify::{CheckOutcome, VerifyError};
+    use crate::verify::VerifyError;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     const TOML: &str = r#"

@@ -109,6 +109,19 @@ impl TestApp {
         Self::start(settings, file, None).await
     }
 
+    /// Starts the app with settings changed by `configure`, signing every request as Twilio
+    /// does with `auth_token`.
+    pub async fn spawn_signed(
+        toml: &str,
+        configure: impl FnOnce(&mut Settings),
+        auth_token: &str,
+    ) -> Self {
+        let file = participants_file(toml);
+        let mut settings = Settings::development(file.path().to_path_buf(), secret());
+        configure(&mut settings);
+        Self::start(settings, file, Some(auth_token.to_owned())).await
+    }
+
     /// Starts the app in Twilio mode against a fake Verify server, with a client timeout.
     pub async fn spawn_twilio(verify_base: &Url, timeout: std::time::Duration) -> Self {
         let file = participants_file(PARTICIPANTS);

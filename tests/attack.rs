@@ -1,0 +1,188 @@
+//! The attacks of the hardening issue, replayed: parallel calls trying to multiply the
+//! per-number wrong-code allowance, and one number trying to spend the whole server's code
+//! budget. Each runs on one in-process instance and, when `BRIDGEKEEPER_TEST_REDIS_URL` is
+//! set, on two instances sharing Redis.
+
+mod common;
+
+use bridgekeeper::config::{Settings, StoreSettings, TwilioSettings};
+use common::fake_verify::FakeVerify;
+use common::{
+    ACCOUNT_SID, ADA, AUTH_TOKEN, GRACE, PARTICIPANTS, SERVICE_SID, TestApp, WEEKLY_LINE, find,
+    sid, spoken,
+};
+use futures_util::future::join_all;
+use secrecy::SecretString;
+
+const CODE: &str = "271828";
+
+fn redis() -> Option<String> {
+    std::env::var("BRIDGEKEEPER_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Twilio mode against `fake`, on `store`.
+fn twilio(fake: &FakeVerify, store: StoreSettings) -> impl FnOnce(&mut Settings) {
+    let base = fake.base.clone();
+    move |settings: &mut Settings| {
+        settings.use_twilio(TwilioSettings {
+            account_sid: ACCOUNT_SID.into(),
+            auth_token: AUTH_TOKEN.to_owned().into(),
+            verify_service_sid: SERVICE_SID.into(),
+            verify_base_url: base,
+        });
+        settings.store = store;
+    }
+}
+
+/// One instance on memory, or two on one Redis (with a prefix of their own).
+async fn instances(fake: &FakeVerify, shared: bool) -> Vec<TestApp> {
+    match (shared, redis()) {
+        (false, _) => vec![
+            TestApp::spawn_signed(
+                PARTICIPANTS,
+                twilio(fake, StoreSettings::Memory),
+                AUTH_TOKEN,
+            )
+            .await,
+        ],
+        (true, Some(url)) => {
+            let prefix = format!("bk-attack:{}:", sid());
+            let store = || StoreSettings::Redis {
+                url: SecretString::from(url.clone()),
+                prefix: prefix.clone(),
+            };
+            vec![
+                TestApp::spawn_signed(PARTICIPANTS, twilio(fake, store()), AUTH_TOKEN).await,
+                TestApp::spawn_signed(PARTICIPANTS, twilio(fake, store()), AUTH_TOKEN).await,
+            ]
+        }
+        (true, None) => Vec::new(),
+    }
+}
+
+fn checks(fake: &FakeVerify) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/VerificationCheck"))
+        .count()
+}
+
+async fn parallel_wrong_codes_reach_the_verifier_at_most_three_times(shared: bool) {
+    let fake = FakeVerify::start(ACCOUNT_SID, AUTH_TOKEN, SERVICE_SID).await;
+    fake.fix_code(CODE);
+    let apps = instances(&fake, shared).await;
+    if apps.is_empty() {
+        return;
+    }
+    // Five calls from one listed number (as many codes as Verify sends it in ten minutes),
+    // all at the prompt before any wrong code.
+    let mut calls = Vec::new();
+    for i in 0..5 {
+        let app = &apps[i % apps.len()];
+        let call = sid();
+        let doc = app.incoming(&call, ADA, WEEKLY_LINE).await;
+        assert!(find(&doc, "Gather").is_some());
+        calls.push((app, call, doc));
+    }
+    let answers = join_all(
+        calls
+            .iter()
+            .map(|(app, call, doc)| app.keys(doc, call, Some("000000"))),
+    )
+    .await;
+    assert!(
+        checks(&fake) <= 3,
+        "{} wrong codes were checked against an allowance of 3",
+        checks(&fake)
+    );
+    let refused = answers
+        .iter()
+        .filter(|doc| spoken(doc).join(" ").contains("Too many wrong codes"))
+        .count();
+    assert!(refused >= 2, "{answers:?}");
+    // And a new call from that number gets no code this hour.
+    let before = fake.sent_codes(ADA).len();
+    let doc = apps[0].incoming(&sid(), ADA, WEEKLY_LINE).await;
+    assert!(find(&doc, "Gather").is_none());
+    assert_eq!(fake.sent_codes(ADA).len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_calls_cannot_multiply_the_wrong_code_allowance() {
+    parallel_wrong_codes_reach_the_verifier_at_most_three_times(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_calls_on_two_instances_cannot_multiply_the_wrong_code_allowance() {
+    parallel_wrong_codes_reach_the_verifier_at_most_three_times(true).await;
+}
+
+async fn one_number_cannot_spend_the_server_budget(shared: bool) {
+    let fake = FakeVerify::start(ACCOUNT_SID, AUTH_TOKEN, SERVICE_SID).await;
+    fake.fix_code(CODE);
+    let base = fake.base.clone();
+    let store = match (shared, redis()) {
+        (false, _) => StoreSettings::Memory,
+        (true, Some(url)) => StoreSettings::Redis {
+            url: SecretString::from(url),
+            prefix: format!("bk-budget:{}:", sid()),
+        },
+        (true, None) => return,
+    };
+    let configure = |store: StoreSettings| {
+        let base = base.clone();
+        move |settings: &mut Settings| {
+            twilio_settings(settings, base);
+            settings.store = store;
+            // A small budget so that the attack is quick: 5 codes a minute for the server,
+            // 2 an hour for a number.
+            settings.limits.codes_per_minute = 5;
+            settings.limits.codes_per_number = 2;
+        }
+    };
+    let a = TestApp::spawn_signed(PARTICIPANTS, configure(store.clone()), AUTH_TOKEN).await;
+    let b = if shared {
+        Some(TestApp::spawn_signed(PARTICIPANTS, configure(store), AUTH_TOKEN).await)
+    } else {
+        None
+    };
+    // One number calls 40 times (its own two codes, then refusals), on both instances.
+    for i in 0..40 {
+        let app = match (&b, i % 2) {
+            (Some(b), 1) => b,
+            _ => &a,
+        };
+        app.incoming(&sid(), ADA, WEEKLY_LINE).await;
+    }
+    assert_eq!(fake.sent_codes(ADA).len(), 2, "the number's own allowance");
+    // Another listed number still gets its code: the refusals spent none of the budget.
+    let doc = b
+        .as_ref()
+        .unwrap_or(&a)
+        .incoming(&sid(), GRACE, WEEKLY_LINE)
+        .await;
+    let words = spoken(&doc).join(" ");
+    assert!(words.contains("six-digit code"), "{words}");
+    assert!(!words.contains("great many calls"), "{words}");
+}
+
+fn twilio_settings(settings: &mut Settings, base: url::Url) {
+    settings.use_twilio(TwilioSettings {
+        account_sid: ACCOUNT_SID.into(),
+        auth_token: AUTH_TOKEN.to_owned().into(),
+        verify_service_sid: SERVICE_SID.into(),
+        verify_base_url: base,
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_calls_do_not_spend_the_server_s_code_budget() {
+    one_number_cannot_spend_the_server_budget(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_calls_on_two_instances_do_not_spend_the_shared_budget() {
+    one_number_cannot_spend_the_server_budget(true).await;
+}
