@@ -11,6 +11,19 @@ use url::Url;
 
 /// `bridgekeeper serve`: every flag also reads an environment variable.
 #[derive(Debug, Clone, Args)]
+#[command(after_help = "\
+Carriers (each served, and its webhooks authenticated, when its credential is set; with none \
+set the server runs in development mode and serves every carrier unauthenticated):
+  TWILIO_AUTH_TOKEN          Twilio, POST /voice (X-Twilio-Signature)
+  SIGNALWIRE_SIGNING_KEY     SignalWire, POST /signalwire/voice (the signing key, not the API token)
+  TELNYX_PUBLIC_KEY          Telnyx, POST /telnyx/voice (base64 of the 32-byte Ed25519 public key)
+  BRIDGEKEEPER_CARRIERX_KEY  CarrierX, POST /carrierx/voice?key=KEY
+
+Verifier (who sends and checks the codes):
+  BRIDGEKEEPER_VERIFIER      twilio or dev; unset: twilio when all three of TWILIO_ACCOUNT_SID,
+                             TWILIO_AUTH_TOKEN and TWILIO_VERIFY_SERVICE_SID are set, else dev
+  TWILIO_VERIFY_BASE_URL     Twilio Verify's base URL (https://verify.twilio.com)
+  BRIDGEKEEPER_ADMIN_TOKEN   opens GET /dev/outbox (Authorization: Bearer) once a carrier is real")]
 pub struct ServeArgs {
     /// Address to bind (host:port).
     #[arg(long, env = "BRIDGEKEEPER_LISTEN", default_value = "127.0.0.1:5000")]

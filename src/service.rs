@@ -81,6 +81,10 @@ pub struct CallService {
 impl CallService {
     /// A call comes in: admit the caller, check the limits, send a code.
     pub async fn incoming(&self, dialect: Dialect, event: &CallEvent) -> Answer {
+        if let Some(caller) = &event.caller {
+            // Masked, so that refused calls too say who called.
+            Span::current().record("caller", caller.masked());
+        }
         let roster = self.roster.current();
         let Some(conference) = roster
             .directory()

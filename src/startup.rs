@@ -111,6 +111,14 @@ impl Application {
                 (local, Some(outbox))
             }
             VerifierSettings::Twilio(twilio) => {
+                tracing::info!(
+                    event = "server.verifier",
+                    verifier = "twilio",
+                    url = %twilio.verify_base_url,
+                    service = %twilio.verify_service_sid,
+                    "codes go through Twilio Verify at {}",
+                    twilio.verify_base_url
+                );
                 let client = TwilioVerify::new(TwilioVerifyConfig {
                     base_url: twilio.verify_base_url,
                     account_sid: twilio.account_sid,

@@ -238,3 +238,62 @@ fn call_help_documents_the_exit_statuses() {
         assert!(help.contains(needle), "{needle} missing from:\n{help}");
     }
 }
+
+#[test]
+fn serve_help_names_the_variables_that_choose_carriers_and_verifier() {
+    let output = command().args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for name in [
+        "TWILIO_AUTH_TOKEN",
+        "SIGNALWIRE_SIGNING_KEY",
+        "TELNYX_PUBLIC_KEY",
+        "BRIDGEKEEPER_CARRIERX_KEY",
+        "BRIDGEKEEPER_VERIFIER",
+        "TWILIO_VERIFY_SERVICE_SID",
+        "BRIDGEKEEPER_ADMIN_TOKEN",
+    ] {
+        assert!(
+            help.contains(name),
+            "{name} missing from serve --help:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn refused_calls_are_logged_with_the_masked_caller_and_the_banner_names_the_verify_url() {
+    let server = ServerProcess::start(
+        &["--participants", example_participants().to_str().unwrap()],
+        &[
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ("TWILIO_AUTH_TOKEN", "a-token-for-the-banner-test"),
+            (
+                "TWILIO_VERIFY_SERVICE_SID",
+                "VA0123456789abcdef0123456789abcdef",
+            ),
+            ("TWILIO_VERIFY_BASE_URL", "http://127.0.0.1:9/"),
+        ],
+    );
+    let (code, _, _) = call(
+        &server.base,
+        &[
+            "--from",
+            "+12025550199",
+            "--to",
+            "+12025550100",
+            "--auth-token",
+            "a-token-for-the-banner-test",
+        ],
+    );
+    assert_eq!(code, 3);
+    let (_, log) = server.stop();
+    assert!(
+        log.contains("server.verifier") && log.contains("http://127.0.0.1:9/"),
+        "{log}"
+    );
+    let refused = log
+        .lines()
+        .find(|l| l.contains("call.rejected"))
+        .expect("a refusal line");
+    assert!(refused.contains("+1202•••0199"), "{refused}");
+    assert!(!log.contains("2025550199"), "a full number in the log");
+}
