@@ -108,6 +108,13 @@ pub struct ServeArgs {
     #[arg(long, env = "BRIDGEKEEPER_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
+    /// The most entries the in-memory store holds (call marks, counters, codes); past it the
+    /// oldest are evicted, so that a flood cannot grow the server without end (about 150
+    /// bytes an entry).
+    #[arg(long, env = "BRIDGEKEEPER_MEMORY_MAX_ENTRIES", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(1000..))]
+    pub memory_max_entries: u64,
+
     /// Prefix of every Redis key, so that several lines or test runs can share one Redis.
     #[arg(
         long,
@@ -342,6 +349,8 @@ pub struct Settings {
     pub store: StoreSettings,
     /// How many connections are served at once, and for how long a client may hold one.
     pub connections: ConnectionLimits,
+    /// The cap on the in-memory store's entries.
+    pub memory_max_entries: usize,
 }
 
 /// Why the settings cannot be used.
@@ -487,6 +496,7 @@ impl Settings {
             listen: args.listen,
             participants: args.participants,
             public_url: args.public_url,
+            memory_max_entries: usize::try_from(args.memory_max_entries).unwrap_or(usize::MAX),
             carriers,
             verifier,
             admin_token,
@@ -508,6 +518,7 @@ impl Settings {
             carriers: CarrierSettings::default(),
             verifier: VerifierSettings::Dev,
             admin_token: None,
+            memory_max_entries: crate::store::memory::DEFAULT_CAP,
             verify_timeout: DEFAULT_VERIFY_TIMEOUT,
             secret: SecretSource::Given(secret),
             limits: ServerLimits::default(),

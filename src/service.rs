@@ -189,10 +189,8 @@ impl CallService {
             Ok(_) => {}
             Err(e) => return fault(&e),
         }
-        match self.store.advance(&event.call_id, 0, MARK_TTL).await {
-            Ok(_) => {}
-            Err(e) => return fault(&e),
-        }
+        // No per-call mark yet: nothing is sent at this step, and a carrier retry only asks
+        // for the PIN again. The first PIN webhook marks the call.
         info!(
             event = "call.guest",
             "caller not on the list: asking for the guest PIN"
@@ -715,18 +713,20 @@ role = "moderator"
         service: CallService,
         verifier: Arc<FakeVerifier>,
         clock: Arc<ManualClock>,
+        memory: Arc<MemoryStore>,
     }
 
     fn rig() -> Rig {
         let clock = Arc::new(ManualClock::default());
         let verifier = Arc::new(FakeVerifier::default());
+        let memory = Arc::new(MemoryStore::new(clock.clone()));
         let service = CallService {
             roster: Arc::new(SharedRoster::new(
                 Directory::parse(TOML, "t.toml").unwrap(),
                 [1; 32],
             )),
             verifier: verifier.clone(),
-            store: Arc::new(MemoryStore::new(clock.clone())),
+            store: memory.clone(),
             sealer: Sealer::new([2; 32]),
             limits: ServerLimits::default(),
             clock: clock.clone(),
@@ -735,6 +735,7 @@ role = "moderator"
             service,
             verifier,
             clock,
+            memory,
         }
     }
 
@@ -889,6 +890,34 @@ role = "moderator"
             assert_eq!(role, crate::domain::Role::Participant);
         }
         assert_eq!(rig.verifier.sends.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn refused_calls_write_nothing_for_themselves() {
+        let rig = rig();
+        // Spend the number's codes for the hour.
+        for sid in 0..10 {
+            rig.service
+                .incoming(TWIML, &event(100 + sid, Some("+12025550101")))
+                .await;
+        }
+        let held = rig.memory.len();
+        for sid in 0..200u32 {
+            let call = CallEvent {
+                call_id: CallSid::parse(&format!("CA{:032x}", 1000 + sid)).unwrap(),
+                ..event(0, Some("+12025550101"))
+            };
+            let answer = rig.service.incoming(TWIML, &call).await;
+            assert!(matches!(answer.reply, Reply::End { .. }));
+            // Strangers and guests at the prompt write nothing either.
+            let stranger = CallEvent {
+                call_id: CallSid::parse(&format!("CA{:032x}", 5000 + sid)).unwrap(),
+                ..event(0, Some("+12025550199"))
+            };
+            rig.service.incoming(TWIML, &stranger).await;
+        }
+        assert_eq!(rig.memory.len(), held, "refused calls grew the store");
+        assert_eq!(rig.verifier.sends.load(Ordering::SeqCst), 10);
     }
 
     #[tokio::test]

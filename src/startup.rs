@@ -73,7 +73,10 @@ impl Application {
         };
         let (store, memory): (Arc<dyn Store>, _) = match &settings.store {
             StoreSettings::Memory => {
-                let memory = Arc::new(MemoryStore::new(clock.clone()));
+                let memory = Arc::new(MemoryStore::with_cap(
+                    clock.clone(),
+                    settings.memory_max_entries,
+                ));
                 (memory.clone(), Some(memory))
             }
             StoreSettings::Redis { url, prefix } => {

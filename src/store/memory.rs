@@ -1,4 +1,6 @@
-//! The default store: concurrent maps in this process, entries expiring on their own.
+//! The default store: concurrent maps in this process, entries expiring on their own, and
+//! bounded: past a cap (1,000,000 entries by default, about 150 MB) the oldest call marks are
+//! evicted first, then the oldest other entries, so that no flood can grow it without end.
 
 use crate::BoxFuture;
 use crate::clock::Clock;
@@ -7,6 +9,7 @@ use crate::store::{Store, StoreError};
 use dashmap::DashMap;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Shards per map. Under load the maps hold one entry per call for hours, and a growing
@@ -21,27 +24,85 @@ pub struct MemoryStore {
     values: DashMap<String, (Instant, Vec<u8>)>,
     lists: DashMap<String, (Instant, VecDeque<Vec<u8>>)>,
     clock: Arc<dyn Clock>,
+    /// The most entries held; past it the oldest are evicted.
+    cap: usize,
+    /// Inserts since the size was last checked (checking on every insert would cost the hot
+    /// path a walk over every shard).
+    inserts: AtomicUsize,
 }
 
+/// How often (in inserts) the size is checked against the cap.
+const CHECK_EVERY: usize = 256;
+
+/// The default cap on entries.
+pub const DEFAULT_CAP: usize = 1_000_000;
+
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store with the default cap.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self::with_cap(clock, DEFAULT_CAP)
+    }
+
+    /// An empty store holding at most about `cap` entries.
+    pub fn with_cap(clock: Arc<dyn Clock>, cap: usize) -> Self {
         Self {
             marks: DashMap::with_shard_amount(SHARDS),
             counters: DashMap::with_shard_amount(SHARDS),
             values: DashMap::with_shard_amount(SHARDS),
             lists: DashMap::new(),
             clock,
+            cap: cap.max(16),
+            inserts: AtomicUsize::new(0),
         }
     }
 
-    /// Drops expired entries; called now and then so memory stays bounded.
+    /// Drops expired entries and gives their memory back; called now and then.
     pub fn sweep(&self) {
         let now = self.clock.now();
         self.marks.retain(|_, (expires, _)| *expires > now);
         self.counters.retain(|_, (expires, _)| *expires > now);
         self.values.retain(|_, (expires, _)| *expires > now);
         self.lists.retain(|_, (expires, _)| *expires > now);
+        // Retaining frees the entries but not the tables' capacity: shrink what is mostly empty.
+        if self.marks.capacity() > 4 * self.marks.len() + 1024 {
+            self.marks.shrink_to_fit();
+        }
+        if self.counters.capacity() > 4 * self.counters.len() + 1024 {
+            self.counters.shrink_to_fit();
+        }
+        if self.values.capacity() > 4 * self.values.len() + 1024 {
+            self.values.shrink_to_fit();
+        }
+    }
+
+    /// After an insert: now and then, when over the cap, drop expired entries and then the
+    /// oldest ones (call marks first: they only stop old states being replayed, and a state
+    /// older than the evicted marks is near its own expiry), down to 90% of the cap.
+    fn bound(&self) {
+        if self.inserts.fetch_add(1, Ordering::Relaxed) % CHECK_EVERY != 0 || self.len() <= self.cap
+        {
+            return;
+        }
+        self.sweep();
+        let target = self.cap - self.cap / 10;
+        let over = self.len().saturating_sub(target);
+        if over == 0 {
+            return;
+        }
+        let evicted = evict_oldest(&self.marks, over)
+            + evict_oldest(
+                &self.counters,
+                over.saturating_sub(self.marks.len().min(over)),
+            )
+            + evict_oldest(&self.values, self.len().saturating_sub(target));
+        if crate::log_throttle::allow("store.evicted") {
+            tracing::warn!(
+                event = "store.evicted",
+                evicted,
+                cap = self.cap,
+                "the in-memory store is full: the oldest entries were evicted (a flood?)"
+            );
+        }
     }
 
     /// Entries held (marks, counters and values).
@@ -53,6 +114,23 @@ impl MemoryStore {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Removes up to `count` entries of `map` with the earliest expiry; how many it removed.
+fn evict_oldest<K, V>(map: &DashMap<K, (Instant, V)>, count: usize) -> usize
+where
+    K: std::hash::Hash + Eq + Clone,
+{
+    if count == 0 || map.is_empty() {
+        return 0;
+    }
+    let mut expiries: Vec<Instant> = map.iter().map(|e| e.value().0).collect();
+    let count = count.min(expiries.len());
+    let (_, cutoff, _) = expiries.select_nth_unstable(count - 1);
+    let cutoff = *cutoff;
+    let before = map.len();
+    map.retain(|_, (expires, _)| *expires > cutoff);
+    before - map.len()
 }
 
 impl Store for MemoryStore {
@@ -71,6 +149,8 @@ impl Store for MemoryStore {
                 return Ok(false);
             }
             *entry = (now + ttl, seq.saturating_add(1));
+            drop(entry);
+            self.bound();
             Ok(true)
         })
     }
@@ -87,7 +167,10 @@ impl Store for MemoryStore {
                 *entry = (now + window, 0);
             }
             entry.1 += 1;
-            Ok(entry.1)
+            let count = entry.1;
+            drop(entry);
+            self.bound();
+            Ok(count)
         })
     }
 
@@ -124,6 +207,7 @@ impl Store for MemoryStore {
             let expires = self.clock.now() + ttl;
             self.values
                 .insert(key.to_owned(), (expires, value.to_vec()));
+            self.bound();
             Ok(())
         })
     }
@@ -150,6 +234,8 @@ impl Store for MemoryStore {
                 return Ok(false);
             }
             *entry = (now + ttl, vec![1]);
+            drop(entry);
+            self.bound();
             Ok(true)
         })
     }
@@ -205,6 +291,52 @@ impl Store for MemoryStore {
 
     fn name(&self) -> &'static str {
         "memory"
+    }
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    #[tokio::test]
+    async fn a_flood_of_calls_stays_under_the_cap_evicting_the_oldest_marks() {
+        let clock = Arc::new(ManualClock::default());
+        let store = MemoryStore::with_cap(clock.clone(), 1000);
+        let ttl = Duration::from_secs(7800);
+        for i in 0..20_000u32 {
+            let sid = CallSid::parse(&format!("CA{i:032x}")).unwrap();
+            store.advance(&sid, 0, ttl).await.unwrap();
+            clock.advance(Duration::from_millis(1));
+        }
+        assert!(store.len() <= 1000 + CHECK_EVERY, "{} entries", store.len());
+        // The newest call is still marked; the oldest was evicted.
+        let newest = CallSid::parse(&format!("CA{:032x}", 19_999)).unwrap();
+        assert_eq!(store.advance(&newest, 0, ttl).await, Ok(false));
+        let oldest = CallSid::parse(&format!("CA{:032x}", 0)).unwrap();
+        assert_eq!(store.advance(&oldest, 0, ttl).await, Ok(true));
+    }
+
+    #[tokio::test]
+    async fn expired_entries_are_dropped_and_their_memory_given_back() {
+        let clock = Arc::new(ManualClock::default());
+        let store = MemoryStore::new(clock.clone());
+        for i in 0..10_000u32 {
+            let sid = CallSid::parse(&format!("CA{i:032x}")).unwrap();
+            store
+                .advance(&sid, 0, Duration::from_secs(60))
+                .await
+                .unwrap();
+        }
+        let full = store.marks.capacity();
+        clock.advance(Duration::from_secs(61));
+        store.sweep();
+        assert!(store.is_empty());
+        assert!(
+            store.marks.capacity() < full,
+            "{} of {full}",
+            store.marks.capacity()
+        );
     }
 }
 
