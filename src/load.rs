@@ -610,6 +610,26 @@ pub async fn run_load(options: LoadOptions) -> Result<LoadReport, LoadError> {
     })
 }
 
+/// Whether `participants` is `participants.toml`: the example file a fresh clone serves (or
+/// the file a server is serving to real callers), not a file set aside for load.
+fn uses_the_default_file(participants: &std::path::Path) -> bool {
+    participants.file_name() == Some(std::ffi::OsStr::new("participants.toml"))
+}
+
+/// What a load run leaves behind for the numbers it calls from.
+fn spent_allowance_note(participants: &std::path::Path) -> String {
+    format!(
+        "bridgekeeper load: note: each call spends one of its number's hourly codes on the \
+         server (--max-codes-per-number, 10 by default), and a call that goes wrong may \
+         spend a wrong-code try (--max-wrong-per-number, 3): after this run the numbers in {} \
+         may be refused on that server until it restarts (memory store) or the hour has \
+         passed (Redis), demo and real calls alike. To keep them usable, start a server on a \
+         separate file whose numbers nobody calls from, and load that: `serve --participants \
+         load.toml`, `load --participants load.toml`.",
+        participants.display()
+    )
+}
+
 /// Runs `bridgekeeper load`: the report on standard output, notes and the progress bar on
 /// standard error; exit status 0 when every call joined, 1 otherwise.
 pub async fn run(args: LoadArgs) -> ExitCode {
@@ -649,6 +669,9 @@ pub async fn run(args: LoadArgs) -> ExitCode {
              number, more than a verifier sends in 10 minutes",
             callers.len()
         );
+    }
+    if uses_the_default_file(&args.participants) {
+        eprintln!("{}", spent_allowance_note(&args.participants));
     }
     let mut options = LoadOptions::new(args.server, calls, concurrency, callers);
     options.carrier = args.carrier;

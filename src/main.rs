@@ -5,7 +5,7 @@ use bridgekeeper::clock::SystemClock;
 use bridgekeeper::config::Settings;
 use bridgekeeper::directory::Directory;
 use bridgekeeper::startup::{Application, shutdown_signal};
-use bridgekeeper::telemetry;
+use bridgekeeper::telemetry::{self, LogFormat};
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -20,12 +20,18 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            telemetry::init(args.log_format);
+            let format = args.log_format;
+            telemetry::init(format);
             match serve(args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    tracing::error!(event = "server.failed", "{e:#}");
-                    eprintln!("bridgekeeper: {e:#}");
+                    let message = error_chain(&e);
+                    // Text logs go to the same standard error as the line below: one line
+                    // for people is enough. A JSON log shipper gets its event too.
+                    if format == LogFormat::Json {
+                        tracing::error!(event = "server.failed", "{message}");
+                    }
+                    eprintln!("bridgekeeper: {message}");
                     ExitCode::FAILURE
                 }
             }
@@ -58,4 +64,24 @@ async fn serve(args: bridgekeeper::config::ServeArgs) -> anyhow::Result<()> {
     let app = Application::build(settings, Arc::new(SystemClock)).await?;
     app.run_until(shutdown_signal()).await?;
     Ok(())
+}
+
+/// The error and its causes, `: `-separated like `{e:#}`, but without a cause whose words the
+/// message before it already ends with (an error that prints its source as well as returning
+/// it would otherwise read "cannot read: No such file …: No such file …").
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    let mut previous = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if previous.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+        previous = part;
+    }
+    text
 }

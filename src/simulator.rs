@@ -933,16 +933,22 @@ pub fn sign_request(
 }
 
 /// The default dialed number: the line of the first conference in `participants` that lists
-/// `from`, else of the first conference.
-pub fn default_to(participants: &std::path::Path, from: &str) -> Option<String> {
-    let directory = Directory::load(participants).ok()?;
+/// `from`, else of the first conference; `Ok(None)` when the file has no line at all, and
+/// `Directory::load`'s error (`FILE:LINE: …`) when the file cannot be read.
+pub fn default_to(
+    participants: &std::path::Path,
+    from: &str,
+) -> Result<Option<String>, crate::directory::DirectoryError> {
+    let directory = Directory::load(participants)?;
     let caller = PhoneNumber::parse(from).ok();
     let listed = directory
         .conferences()
         .iter()
         .find(|c| caller.as_ref().is_some_and(|n| c.participant(n).is_some()));
-    let conference = listed.or_else(|| directory.conferences().first())?;
-    conference.numbers().first().map(|n| n.as_e164().to_owned())
+    let Some(conference) = listed.or_else(|| directory.conferences().first()) else {
+        return Ok(None);
+    };
+    Ok(conference.numbers().first().map(|n| n.as_e164().to_owned()))
 }
 
 /// Writes a line to standard output; a closed pipe (`call | head`) is not worth a panic.
@@ -956,11 +962,18 @@ pub async fn run(args: CallArgs) -> ExitCode {
     let to = match args.to.clone() {
         Some(to) => to,
         None => match default_to(&args.participants, &args.from) {
-            Some(to) => to,
-            None => {
+            Ok(Some(to)) => to,
+            Ok(None) => {
                 eprintln!(
                     "bridgekeeper call: give --to (no line found in {})",
                     args.participants.display()
+                );
+                return ExitCode::from(exit::ERROR);
+            }
+            Err(e) => {
+                eprintln!(
+                    "bridgekeeper call: {e}\nbridgekeeper call: the number to dial comes from \
+                     that file; fix it, point --participants at another, or give --to"
                 );
                 return ExitCode::from(exit::ERROR);
             }

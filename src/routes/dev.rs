@@ -8,7 +8,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-/// `?to=NUMBER` keeps only the messages to that number (any common format).
+/// `?to=NUMBER` keeps only the messages to that number (any common format). A bare `+` in a
+/// query string is a space, so `?to=+12025550101` arrives as ` 12025550101`: see [`to_number`].
 #[derive(Debug, Deserialize)]
 pub struct Filter {
     to: Option<String>,
@@ -39,11 +40,17 @@ pub async fn outbox(
             Some(_) => {}
         }
     }
-    let to = match filter.to.as_deref().map(PhoneNumber::parse) {
+    let to = match filter.to.as_deref().map(to_number) {
         None => None,
         Some(Ok(number)) => Some(number),
         Some(Err(e)) => {
-            return (StatusCode::BAD_REQUEST, format!("to: {e}\n")).into_response();
+            return (
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "to: {e} (in a query string write the number's + as %2B, and a space as %20)\n"
+                ),
+            )
+                .into_response();
         }
     };
     match outbox.messages().await {
@@ -54,5 +61,32 @@ pub async fn outbox(
             Json(messages).into_response()
         }
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    }
+}
+
+/// The `to` filter as a number. Nobody means a space in front of a number: a value that starts
+/// with a space and then a digit is read with `+` there, as it was typed (`?to=+12025550101`).
+fn to_number(raw: &str) -> Result<PhoneNumber, crate::domain::PhoneError> {
+    let typed = match raw.strip_prefix(' ') {
+        Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => format!("+{rest}"),
+        _ => raw.to_owned(),
+    };
+    PhoneNumber::parse(&typed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plus_that_arrived_as_a_space_is_read_as_a_plus() {
+        let plus = to_number(" 12025550101").unwrap();
+        assert_eq!(plus.as_e164(), "+12025550101");
+        assert_eq!(
+            to_number(" 1 202 555 0101").unwrap().as_e164(),
+            "+12025550101"
+        );
+        assert_eq!(to_number("+12025550101").unwrap(), plus);
+        assert!(to_number(" nonsense").is_err());
     }
 }
