@@ -114,6 +114,16 @@ pub enum Failure {
     },
 }
 
+/// A code the fake "texted": what [`FakeVerify::watch_sends`] delivers, one per successful
+/// send (a resend repeats the code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentCode {
+    /// The number it went to, E.164.
+    pub to: String,
+    /// The code.
+    pub code: String,
+}
+
 /// One request the fake received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recorded {
@@ -208,6 +218,7 @@ struct Inner {
     fail_next: Option<Failure>,
     fail_always: Option<Failure>,
     last_sweep: Instant,
+    watcher: Option<tokio::sync::mpsc::UnboundedSender<SentCode>>,
 }
 
 impl Inner {
@@ -221,6 +232,7 @@ impl Inner {
             fail_next: None,
             fail_always: None,
             last_sweep: Instant::now(),
+            watcher: None,
         }
     }
 
@@ -367,6 +379,13 @@ impl FakeVerify {
             .get(to)
             .map(|t| t.codes.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// From now on, every code sent is also delivered here (replacing an earlier watcher).
+    pub fn watch_sends(&self) -> tokio::sync::mpsc::UnboundedReceiver<SentCode> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.shared.lock().watcher = Some(tx);
+        rx
     }
 
     /// The pending verification for `to` (if any) expires now.
@@ -576,8 +595,14 @@ impl Shared {
         if texted.codes.len() >= KEPT_CODES_PER_NUMBER {
             texted.codes.pop_front();
         }
-        texted.codes.push_back(code);
+        texted.codes.push_back(code.clone());
         texted.last = now;
+        if let Some(watcher) = &inner.watcher {
+            let _ = watcher.send(SentCode {
+                to: to.to_owned(),
+                code,
+            });
+        }
         drop(guard);
         let body = json!({
             "sid": vsid,
@@ -821,7 +846,8 @@ fn timestamp() -> String {
 /// `bridgekeeper fake-verify`: a fake Twilio Verify v2 for benchmarks and rehearsals.
 ///
 /// It prints one line with its base URL and the environment to give `bridgekeeper serve`,
-/// then serves until Ctrl-C or SIGTERM. It never prints a code it drew itself.
+/// then serves until Ctrl-C or SIGTERM, printing a line for each code it "texts" (unless
+/// `--quiet`).
 #[derive(Debug, Clone, Args)]
 pub struct FakeVerifyArgs {
     /// Address to bind (port 0 picks a free port; the printed line names it).
@@ -846,6 +872,9 @@ pub struct FakeVerifyArgs {
     /// for load runs.
     #[arg(long)]
     pub no_limits: bool,
+    /// Print no line per code sent (only the first line, with the environment).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Accepts a six-digit code, as bridgekeeper asks callers for.
@@ -899,6 +928,17 @@ pub fn banner(fake: &FakeVerify, args: &FakeVerifyArgs) -> String {
     )
 }
 
+/// The line `bridgekeeper fake-verify` prints for a code it sent: the number masked, as
+/// everywhere else, and the code in full. The fake's codes are not secrets: no text message
+/// is sent, and whoever reads this line could as well have asked the fake itself.
+pub fn sent_line(sent: &SentCode) -> String {
+    format!(
+        "code {} sent to {}",
+        sent.code,
+        crate::domain::redact::mask_number(&sent.to)
+    )
+}
+
 /// Runs `bridgekeeper fake-verify` until Ctrl-C or SIGTERM; 0 after a clean stop, 1 if it
 /// cannot listen.
 pub async fn run(args: FakeVerifyArgs) -> ExitCode {
@@ -924,6 +964,16 @@ pub async fn run(args: FakeVerifyArgs) -> ExitCode {
         }
     };
     println!("{}", banner(&fake, &args));
+    if !args.quiet {
+        let mut sends = fake.watch_sends();
+        tokio::spawn(async move {
+            use std::io::Write;
+            while let Some(sent) = sends.recv().await {
+                // A closed pipe (`fake-verify | head`) is not worth a panic.
+                let _ = writeln!(io::stdout().lock(), "{}", sent_line(&sent));
+            }
+        });
+    }
     crate::startup::ctrl_c_or_sigterm().await;
     let count = fake.request_count();
     let served = match count {

@@ -1,12 +1,15 @@
 //! The smaller frictions a new user met (issue 10, point 10), each from the outside: the
-//! outbox's `?to=+…`, `call` on a broken participants file, start-up errors printed once,
-//! the README's words for a third `*`, and `load`'s note about the allowance it spends.
+//! outbox's `?to=+…`, `call` on a broken participants file, `fake-verify` printing its
+//! codes, start-up errors printed once, the README's words for a third `*`, and `load`'s
+//! note about the allowance it spends.
 
 mod common;
 
 use common::process::{command, example_participants};
 use common::{ADA, GRACE, PARTICIPANTS, TestApp, WEEKLY_LINE, participants_file, sid};
-use std::process::Stdio;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 /// A participants file whose line 6 holds a phone number that is not one.
@@ -78,6 +81,130 @@ fn call_on_a_broken_participants_file_says_what_is_wrong_with_it() {
     assert!(stderr.contains(&expected), "{stderr}");
     assert!(stderr.contains("--to"), "it still suggests --to: {stderr}");
     assert!(!stderr.contains("no line found"), "{stderr}");
+}
+
+/// A `bridgekeeper fake-verify` child: its first line, and the lines after it.
+struct Fake {
+    child: Child,
+    first: String,
+    rest: Receiver<String>,
+}
+
+impl Fake {
+    fn start(args: &[&str]) -> Self {
+        let mut child = command()
+            .arg("fake-verify")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn fake-verify");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rest) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let first = rest
+            .recv_timeout(Duration::from_secs(60))
+            .expect("fake-verify printed its line");
+        Self { child, first, rest }
+    }
+
+    fn var(&self, name: &str) -> String {
+        self.first
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {}", self.first))
+            .to_owned()
+    }
+
+    async fn post(&self, leaf: &str, form: &[(&str, &str)]) -> serde_json::Value {
+        let url = format!(
+            "{}/v2/Services/{}/{leaf}",
+            self.var("TWILIO_VERIFY_BASE_URL"),
+            self.var("TWILIO_VERIFY_SERVICE_SID")
+        );
+        let response = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .post(url)
+            .basic_auth(
+                self.var("TWILIO_ACCOUNT_SID"),
+                Some(self.var("TWILIO_AUTH_TOKEN")),
+            )
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{leaf}");
+        response.json().await.unwrap()
+    }
+
+    /// Sends SIGTERM, waits for the exit, and returns the lines printed after the first.
+    fn stop(mut self) -> Vec<String> {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "fake-verify did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut lines = Vec::new();
+        while let Ok(line) = self.rest.recv_timeout(Duration::from_secs(5)) {
+            lines.push(line);
+        }
+        lines
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fake_verify_prints_each_code_it_sends_and_the_code_is_the_real_one() {
+    let fake = Fake::start(&[]);
+    fake.post("Verifications", &[("To", ADA), ("Channel", "sms")])
+        .await;
+    let line = fake
+        .rest
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a line for the code");
+    assert!(line.contains("+1202•••0101"), "the number masked: {line}");
+    assert!(!line.contains(&ADA[1..]), "never the full number: {line}");
+    let code = line
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|word| word.len() == 6)
+        .unwrap_or_else(|| panic!("no six-digit code in {line:?}"))
+        .to_owned();
+    let checked = fake
+        .post("VerificationCheck", &[("To", ADA), ("Code", &code)])
+        .await;
+    assert_eq!(checked["status"], "approved", "{checked}");
+    // Each send is one more line.
+    fake.post("Verifications", &[("To", GRACE), ("Channel", "sms")])
+        .await;
+    let rest = fake.stop();
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert!(rest[0].contains("+1202•••0102"), "{rest:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fake_verify_quiet_prints_no_code() {
+    let fake = Fake::start(&["--quiet", "--code", "123456"]);
+    fake.post("Verifications", &[("To", ADA), ("Channel", "sms")])
+        .await;
+    let rest = fake.stop();
+    assert!(rest.is_empty(), "{rest:?}");
 }
 
 /// Runs `serve` on `participants` with these extra arguments until it exits (it should not
