@@ -76,9 +76,25 @@ pub struct CallService {
     pub limits: ServerLimits,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// With a store that forgets the calls' marks on a restart (in memory): the oldest a
+    /// step's state may be, in unix seconds — issued shortly before this process started at
+    /// the earliest, so that a capture from before a restart cannot be replayed after it.
+    pub restart_floor: Option<u64>,
 }
 
+/// How long before a restart a prompt may have been issued and still be answered after it:
+/// a prompt's keypad times out within seconds.
+pub const RESTART_GRACE_SECS: u64 = 60;
+
 impl CallService {
+    /// Seals the state an answer carries for the call `sid`, stamped with the time of this
+    /// step (a step's state is answered within seconds; older ones are replays).
+    pub fn seal(&self, sid: &CallSid, token: &CallToken) -> String {
+        let mut token = token.clone();
+        token.stepped = u32::try_from(self.clock.unix_now()).unwrap_or(u32::MAX);
+        self.sealer.seal(sid, &token)
+    }
+
     /// A call comes in: admit the caller, check the limits, send a code.
     pub async fn incoming(&self, dialect: Dialect, event: &CallEvent) -> Answer {
         if let Some(caller) = &event.caller {
@@ -126,6 +142,7 @@ impl CallService {
             state: CallState::default(),
             guest: false,
             issued: u32::try_from(self.clock.unix_now()).unwrap_or(u32::MAX),
+            stepped: 0,
             receipt: Receipt::default(),
         };
         // The cheap refusals first: a refused call writes nothing for itself.
@@ -204,6 +221,7 @@ impl CallService {
                 state: CallState::default(),
                 guest: true,
                 issued: u32::try_from(self.clock.unix_now()).unwrap_or(u32::MAX),
+                stepped: 0,
                 // The caller's number key rides (signed) with the call, so that the tries of
                 // every webhook count against the number the call came from.
                 receipt: Receipt::new(number.as_str().as_bytes().to_vec()).unwrap_or_default(),
@@ -325,6 +343,19 @@ impl CallService {
                     warn!(event = "webhook.bad_state", error = %e, "call state refused");
                 }
             })?;
+        if self
+            .restart_floor
+            .is_some_and(|floor| u64::from(token.stepped) < floor)
+        {
+            if crate::log_throttle::allow("webhook.stale_state") {
+                warn!(
+                    event = "webhook.stale_state",
+                    "call state issued before this server restarted, older than a restart can \
+                     explain: refused as a replay"
+                );
+            }
+            return Err(Refused::Stale);
+        }
         match self.store.advance(sid, token.seq, MARK_TTL).await {
             Ok(true) => Ok(Ok(token)),
             Ok(false) => {
@@ -730,6 +761,7 @@ role = "moderator"
             sealer: Sealer::new([2; 32]),
             limits: ServerLimits::default(),
             clock: clock.clone(),
+            restart_floor: None,
         };
         Rig {
             service,
@@ -761,7 +793,7 @@ role = "moderator"
     /// Seals what an answer carries and opens it as the next webhook would.
     async fn next(rig: &Rig, event: &CallEvent, answer: &Answer) -> CallToken {
         let token = answer.carry.as_ref().expect("a state to carry");
-        let text = rig.service.sealer.seal(&event.call_id, token);
+        let text = rig.service.seal(&event.call_id, token);
         rig.service
             .open(TWIML, &event.call_id, Some(&text))
             .await
@@ -832,7 +864,6 @@ role = "moderator"
         let asked = rig.service.incoming(TWIML, &call).await;
         let text = rig
             .service
-            .sealer
             .seal(&call.call_id, asked.carry.as_ref().unwrap());
         assert!(
             rig.service
@@ -848,7 +879,6 @@ role = "moderator"
         let asked = rig.service.incoming(TWIML, &fresh).await;
         let text = rig
             .service
-            .sealer
             .seal(&fresh.call_id, asked.carry.as_ref().unwrap());
         rig.clock.advance(Duration::from_secs(3 * 3600));
         assert!(matches!(

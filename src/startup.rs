@@ -139,6 +139,13 @@ impl Application {
             store: store.clone(),
             sealer: Sealer::new(secret.key("call state v1")),
             limits: settings.limits,
+            // The in-memory store forgets the calls' marks on a restart: refuse states issued
+            // before this process started, beyond what a prompt in flight can explain.
+            restart_floor: memory.as_ref().map(|_| {
+                clock
+                    .unix_now()
+                    .saturating_sub(crate::service::RESTART_GRACE_SECS)
+            }),
             clock: clock.clone(),
         };
         let state = AppState {

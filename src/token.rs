@@ -4,7 +4,8 @@
 //!
 //! Layout (then base64url without padding):
 //! `version u8 | carrier u8 | fingerprint [u8; 12] | seq u8 | wrong u8 | silences u8 |
-//!  resends u8 | flags u8 | issued u32 (unix seconds) | receipt length u8 | receipt | tag [u8; 16]`,
+//!  resends u8 | flags u8 | issued u32 | stepped u32 (unix seconds) | receipt length u8 |
+//!  receipt | tag [u8; 16]`,
 //! where `tag` is HMAC-SHA256(state key, "bridgekeeper call state" 0 CallSid 0 payload)
 //! truncated to 128 bits.
 
@@ -23,11 +24,15 @@ pub const VERSION: u8 = 2;
 pub const MAX_AGE_SECS: u64 = 2 * 60 * 60;
 /// Clock skew tolerated between instances for a token "from the future".
 pub const MAX_SKEW_SECS: u64 = 5 * 60;
+/// The longest a step's token may wait for its answer: a prompt times out within seconds, so
+/// anything much older is a capture being replayed (fifteen minutes leave room for a code
+/// that expired at its prompt).
+pub const MAX_STEP_AGE_SECS: u64 = 15 * 60;
 /// Longest token text accepted before any work is done.
 pub const MAX_TEXT_LEN: usize = 256;
 
 const TAG_LEN: usize = 16;
-const FIXED_LEN: usize = 1 + 1 + 12 + 1 + 4 + 4 + 1;
+const FIXED_LEN: usize = 1 + 1 + 12 + 1 + 4 + 4 + 4 + 1;
 const FLAG_REFRESHED: u8 = 1;
 const FLAG_GUEST: u8 = 2;
 
@@ -51,6 +56,8 @@ pub struct CallToken {
     pub guest: bool,
     /// Unix seconds when the call's first webhook was answered.
     pub issued: u32,
+    /// Unix seconds when this step's token was issued (the reply it rides in).
+    pub stepped: u32,
     /// The verifier's receipt for the code sent.
     pub receipt: Receipt,
 }
@@ -125,6 +132,7 @@ impl Sealer {
             flags,
         ]);
         bytes.extend_from_slice(&token.issued.to_be_bytes());
+        bytes.extend_from_slice(&token.stepped.to_be_bytes());
         // Receipts are at most Receipt::MAX_LEN (< 256) bytes by construction.
         bytes.push(receipt.len() as u8);
         bytes.extend_from_slice(receipt);
@@ -170,11 +178,13 @@ impl Sealer {
         fingerprint.copy_from_slice(&payload[2..14]);
         let flags = payload[18];
         let issued = u32::from_be_bytes([payload[19], payload[20], payload[21], payload[22]]);
-        let age = now.checked_sub(u64::from(issued));
-        match age {
-            Some(age) if age > MAX_AGE_SECS => return Err(TokenError::Expired),
-            None if u64::from(issued) - now > MAX_SKEW_SECS => return Err(TokenError::Expired),
-            _ => {}
+        let stepped = u32::from_be_bytes([payload[23], payload[24], payload[25], payload[26]]);
+        for (at, max_age) in [(issued, MAX_AGE_SECS), (stepped, MAX_STEP_AGE_SECS)] {
+            match now.checked_sub(u64::from(at)) {
+                Some(age) if age > max_age => return Err(TokenError::Expired),
+                None if u64::from(at) - now > MAX_SKEW_SECS => return Err(TokenError::Expired),
+                _ => {}
+            }
         }
         Ok(CallToken {
             carrier,
@@ -188,6 +198,7 @@ impl Sealer {
             },
             guest: flags & FLAG_GUEST != 0,
             issued,
+            stepped,
             receipt: Receipt::new(payload[FIXED_LEN..].to_vec()).ok_or(TokenError::Malformed)?,
         })
     }
@@ -220,6 +231,7 @@ mod tests {
             },
             guest: false,
             issued: NOW as u32,
+            stepped: NOW as u32,
             receipt: Receipt::new(vec![1, 2, 3]).unwrap(),
         }
     }
@@ -272,6 +284,19 @@ mod tests {
             sealer().open(TW, &sid("CA1"), &text, NOW + MAX_AGE_SECS + 1),
             Err(TokenError::Expired)
         );
+        // A step's token is answered within seconds: fifteen minutes later it is a replay.
+        assert_eq!(
+            sealer().open(TW, &sid("CA1"), &text, NOW + MAX_STEP_AGE_SECS + 1),
+            Err(TokenError::Expired)
+        );
+        let mut later = token();
+        later.stepped = (NOW + 3600) as u32;
+        let text_later = sealer().seal(&sid("CA1"), &later);
+        assert!(
+            sealer()
+                .open(TW, &sid("CA1"), &text_later, NOW + 3600 + 60)
+                .is_ok()
+        );
         assert_eq!(
             sealer().open(TW, &sid("CA1"), &text, NOW - MAX_SKEW_SECS - 1),
             Err(TokenError::Expired)
@@ -320,6 +345,7 @@ mod carrier_tests {
             state: CallState::default(),
             guest: true,
             issued: 1_800_000_000,
+            stepped: 1_800_000_000,
             receipt: Receipt::new(vec![5; Receipt::MAX_LEN]).unwrap(),
         };
         let text = sealer.seal(&sid, &token);

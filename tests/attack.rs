@@ -186,3 +186,34 @@ async fn refused_calls_do_not_spend_the_server_s_code_budget() {
 async fn refused_calls_on_two_instances_do_not_spend_the_shared_budget() {
     one_number_cannot_spend_the_server_budget(true).await;
 }
+
+/// A joining webhook captured before a restart of a server whose store is in memory (its
+/// replay marks are gone) must not join again after it.
+#[tokio::test]
+async fn a_joining_webhook_replayed_after_a_restart_does_not_join_again() {
+    let before = TestApp::spawn().await;
+    let call = sid();
+    let doc = before.incoming(&call, ADA, WEEKLY_LINE).await;
+    let code = before.code_for(ADA).await;
+    let action = find(&doc, "Gather")
+        .unwrap()
+        .attr("action")
+        .unwrap()
+        .to_owned();
+    let joined = before.keys(&doc, &call, Some(&code)).await;
+    assert!(find(&joined, "Conference").is_some());
+    let captured = url::Url::parse(&action).unwrap();
+    let path = format!("{}?{}", captured.path(), captured.query().unwrap());
+    drop(before);
+
+    // The same line restarted two minutes later, with a fresh in-memory store.
+    let after = TestApp::spawn_later(PARTICIPANTS, std::time::Duration::from_secs(120)).await;
+    let (status, body) = after
+        .post(
+            &path,
+            &[("CallSid", call.as_str()), ("Digits", code.as_str())],
+        )
+        .await;
+    assert_ne!(status, 200, "{body}");
+    assert!(!body.contains("<Conference"), "{body}");
+}

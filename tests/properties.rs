@@ -14,7 +14,9 @@ use bridgekeeper::call::{CallState, Keypad, Limits, Next, Prompt};
 use bridgekeeper::carrier::CarrierKind;
 use bridgekeeper::domain::{CallSid, CallSidError, Code, PhoneNumber, caller_id};
 use bridgekeeper::routes::{Form, WebhookError};
-use bridgekeeper::token::{CallToken, MAX_AGE_SECS, MAX_SKEW_SECS, Sealer, TokenError};
+use bridgekeeper::token::{
+    CallToken, MAX_AGE_SECS, MAX_SKEW_SECS, MAX_STEP_AGE_SECS, Sealer, TokenError,
+};
 use bridgekeeper::verify::{CheckOutcome, Receipt, VerifyError};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -109,10 +111,11 @@ fn call_token(now: u64) -> impl Strategy<Value = CallToken> {
         any::<[u8; 4]>(),
         any::<[bool; 2]>(),
         now - MAX_AGE_SECS..=now + MAX_SKEW_SECS,
+        now - MAX_STEP_AGE_SECS..=now + MAX_SKEW_SECS,
         vec(any::<u8>(), 0..=Receipt::MAX_LEN),
     )
         .prop_map(
-            |(fingerprint, counters, [refreshed, guest], issued, receipt)| {
+            |(fingerprint, counters, [refreshed, guest], issued, stepped, receipt)| {
                 let [seq, wrong, silences, resends] = counters;
                 CallToken {
                     carrier: CarrierKind::Twilio,
@@ -126,6 +129,7 @@ fn call_token(now: u64) -> impl Strategy<Value = CallToken> {
                     },
                     guest,
                     issued: u32::try_from(issued).expect("issued fits in u32"),
+                    stepped: u32::try_from(stepped).expect("stepped fits in u32"),
                     receipt: Receipt::new(receipt).expect("at most MAX_LEN bytes"),
                 }
             },
@@ -516,7 +520,9 @@ proptest! {
         let text = sealer.seal(&sid, &token);
         let issued = i64::from(token.issued);
         let now = u64::try_from(issued + offset).expect("a positive moment");
-        let fresh = (-(MAX_SKEW_SECS as i64)..=MAX_AGE_SECS as i64).contains(&offset);
+        let step_age = now as i64 - i64::from(token.stepped);
+        let fresh = (-(MAX_SKEW_SECS as i64)..=MAX_AGE_SECS as i64).contains(&offset)
+            && (-(MAX_SKEW_SECS as i64)..=MAX_STEP_AGE_SECS as i64).contains(&step_age);
         let opened = sealer.open(CarrierKind::Twilio, &sid, &text, now);
         if fresh {
             prop_assert_eq!(opened, Ok(token));

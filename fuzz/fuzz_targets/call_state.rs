@@ -70,6 +70,7 @@ fn token_from(data: &[u8]) -> CallToken {
         },
         guest: byte(16) & 2 == 2,
         issued: (NOW as u32) - age,
+        stepped: (NOW as u32) - age % 600,
         receipt: Receipt::new(receipt).expect("at most MAX_LEN bytes"),
     }
 }

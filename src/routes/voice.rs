@@ -88,7 +88,7 @@ fn respond(app: &AppState, carrier: &dyn Carrier, event: &CallEvent, answer: Ans
     let state = answer
         .carry
         .as_ref()
-        .map(|token| app.calls.sealer.seal(&event.call_id, token));
+        .map(|token| app.calls.seal(&event.call_id, token));
     let next = carrier.next_url(&app.public_url, state.as_deref());
     let rendered = carrier.render(&answer.reply, &next);
     ([(CONTENT_TYPE, rendered.content_type)], rendered.body).into_response()

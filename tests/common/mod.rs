@@ -136,13 +136,31 @@ impl TestApp {
         Self::start(settings, file, Some(AUTH_TOKEN.to_owned())).await
     }
 
+    /// Starts the app with these participants on a clock already `ahead` of the default
+    /// start (a process started later).
+    pub async fn spawn_later(toml: &str, ahead: std::time::Duration) -> Self {
+        let file = participants_file(toml);
+        let settings = Settings::development(file.path().to_path_buf(), secret());
+        let clock = Arc::new(ManualClock::default());
+        clock.advance(ahead);
+        Self::start_on(settings, file, None, clock).await
+    }
+
     async fn start(
         settings: Settings,
         file: tempfile::NamedTempFile,
         auth_token: Option<String>,
     ) -> Self {
+        Self::start_on(settings, file, auth_token, Arc::new(ManualClock::default())).await
+    }
+
+    async fn start_on(
+        settings: Settings,
+        file: tempfile::NamedTempFile,
+        auth_token: Option<String>,
+        clock: Arc<ManualClock>,
+    ) -> Self {
         init_test_log();
-        let clock = Arc::new(ManualClock::default());
         let app = Application::build(settings, clock.clone())
             .await
             .expect("app builds");
