@@ -115,6 +115,12 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1000..))]
     pub memory_max_entries: u64,
 
+    /// Where the in-memory store keeps its counters, replay marks and codes across restarts
+    /// (written on shutdown and every minute). Default: in development mode, beside the
+    /// generated secret (--secret-file with .state appended); otherwise nowhere (use Redis).
+    #[arg(long, env = "BRIDGEKEEPER_STATE_FILE")]
+    pub state_file: Option<PathBuf>,
+
     /// Prefix of every Redis key, so that several lines or test runs can share one Redis.
     #[arg(
         long,
@@ -351,6 +357,9 @@ pub struct Settings {
     pub connections: ConnectionLimits,
     /// The cap on the in-memory store's entries.
     pub memory_max_entries: usize,
+    /// Where the in-memory store is kept across restarts (development mode: beside the
+    /// generated secret), if anywhere.
+    pub state_file: Option<PathBuf>,
 }
 
 /// Why the settings cannot be used.
@@ -497,6 +506,14 @@ impl Settings {
             participants: args.participants,
             public_url: args.public_url,
             memory_max_entries: usize::try_from(args.memory_max_entries).unwrap_or(usize::MAX),
+            state_file: args.state_file.clone().or_else(|| match &secret {
+                SecretSource::File(path) => {
+                    let mut name = path.clone().into_os_string();
+                    name.push(".state");
+                    Some(PathBuf::from(name))
+                }
+                _ => None,
+            }),
             carriers,
             verifier,
             admin_token,
@@ -519,6 +536,7 @@ impl Settings {
             verifier: VerifierSettings::Dev,
             admin_token: None,
             memory_max_entries: crate::store::memory::DEFAULT_CAP,
+            state_file: None,
             verify_timeout: DEFAULT_VERIFY_TIMEOUT,
             secret: SecretSource::Given(secret),
             limits: ServerLimits::default(),

@@ -39,6 +39,8 @@ pub struct Application {
     state: AppState,
     /// The in-memory store, swept now and then (None with a store that expires by itself).
     memory: Option<Arc<MemoryStore>>,
+    /// Where the in-memory store is kept across restarts, if anywhere.
+    state_file: Option<PathBuf>,
     /// The participants file, reloaded while serving.
     participants: PathBuf,
     /// How many connections are served at once, and for how long.
@@ -77,6 +79,23 @@ impl Application {
                     clock.clone(),
                     settings.memory_max_entries,
                 ));
+                if let Some(path) = &settings.state_file {
+                    match memory.restore(path) {
+                        Ok(entries) => tracing::info!(
+                            event = "store.restored",
+                            entries,
+                            path = %path.display(),
+                            "kept counters, replay marks and codes from the last run"
+                        ),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => tracing::warn!(
+                            event = "store.restore_failed",
+                            path = %path.display(),
+                            error = %e,
+                            "could not read the last run's store; starting empty"
+                        ),
+                    }
+                }
                 (memory.clone(), Some(memory))
             }
             StoreSettings::Redis { url, prefix } => {
@@ -161,6 +180,7 @@ impl Application {
             listener,
             state,
             memory,
+            state_file: settings.state_file,
             participants: settings.participants,
             connections: settings.connections,
         })
@@ -213,12 +233,21 @@ impl Application {
             entries.join(", ")
         );
         banner(&self.state);
+        let state_file = self.state_file.clone();
         let sweeper = self.memory.clone().map(|memory| {
+            let state_file = state_file.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(SWEEP_EVERY);
                 loop {
                     tick.tick().await;
                     memory.sweep();
+                    // Kept every minute too, so that a crash loses at most a minute; skipped
+                    // while a flood fills the store (it is written on shutdown all the same).
+                    if let Some(path) = &state_file {
+                        if memory.len() <= STATE_SAVED_EVERY_MINUTE_UP_TO {
+                            save_state(&memory, path);
+                        }
+                    }
                 }
             })
         });
@@ -228,9 +257,29 @@ impl Application {
         if let Some(sweeper) = sweeper {
             sweeper.abort();
         }
+        if let (Some(memory), Some(path)) = (&self.memory, &state_file) {
+            memory.sweep();
+            save_state(memory, path);
+        }
         reloader.stop();
         tracing::info!(event = "server.stopped", "server stopped");
         served
+    }
+}
+
+/// The largest store that is also written every minute (not only on shutdown).
+const STATE_SAVED_EVERY_MINUTE_UP_TO: usize = 100_000;
+
+/// Writes the in-memory store to `path`, saying so in the log.
+fn save_state(memory: &MemoryStore, path: &std::path::Path) {
+    match memory.save(path) {
+        Ok(entries) => tracing::debug!(event = "store.saved", entries, path = %path.display()),
+        Err(e) => tracing::warn!(
+            event = "store.save_failed",
+            path = %path.display(),
+            error = %e,
+            "could not keep the in-memory store for the next start"
+        ),
     }
 }
 

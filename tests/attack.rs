@@ -217,3 +217,41 @@ async fn a_joining_webhook_replayed_after_a_restart_does_not_join_again() {
     assert_ne!(status, 200, "{body}");
     assert!(!body.contains("<Conference"), "{body}");
 }
+
+/// Development mode keeps its counters across a restart (the in-memory store is written on
+/// shutdown and read at start): a number that spent its wrong codes stays refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn development_mode_keeps_the_per_number_counters_across_a_restart() {
+    use common::process::{ServerProcess, call, example_participants};
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let state = state.to_str().unwrap().to_owned();
+    let participants = example_participants().to_str().unwrap().to_owned();
+    let env = [("BRIDGEKEEPER_STATE_FILE", state.as_str())];
+    let server = ServerProcess::start(&["--participants", &participants], &env);
+    let base = server.base.clone();
+    let (code, stdout, _) = tokio::task::spawn_blocking(move || {
+        call(
+            &base,
+            &["--from", "+12025550102", "--digits", "000000,111111,222222"],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 4, "{stdout}");
+    let (status, _) = server.stop();
+    assert_eq!(status, Some(0));
+    assert!(std::path::Path::new(&state).exists(), "the store was kept");
+
+    let again = ServerProcess::start(&["--participants", &participants], &env);
+    let base = again.base.clone();
+    let (code, stdout, _) = tokio::task::spawn_blocking(move || {
+        call(&base, &["--from", "+12025550102", "--digits", "code"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 4, "{stdout}");
+    assert!(stdout.contains("Too many wrong codes"), "{stdout}");
+    let (_, log) = again.stop();
+    assert!(log.contains("store.restored"), "{log}");
+}

@@ -221,7 +221,7 @@ async fn given_credentials_are_quoted_for_the_shell_and_only_they_pass() {
 
 #[test]
 fn the_printed_environment_starts_a_server_in_twilio_mode_and_no_code_is_printed() {
-    let fake = FakeProcess::start(&["--listen", "127.0.0.1:0"]);
+    let fake = FakeProcess::start(&["--listen", "127.0.0.1:0", "--quiet"]);
     assert!(fake.line.contains("random codes"), "{}", fake.line);
     let env: Vec<(&str, &str)> = fake
         .env

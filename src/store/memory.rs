@@ -116,6 +116,108 @@ impl MemoryStore {
     }
 }
 
+/// One entry of a saved store, with the time it has left.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    /// `m` mark, `c` counter, `v` value, `l` list.
+    kind: char,
+    key: String,
+    /// Milliseconds left before it expires.
+    left_ms: u64,
+    /// A mark's step or a counter's count.
+    #[serde(default)]
+    n: u64,
+    /// A value's bytes, or a list's items.
+    #[serde(default)]
+    items: Vec<Vec<u8>>,
+}
+
+impl MemoryStore {
+    /// Writes what the store holds (with the time each entry has left) to `path`, so that a
+    /// restart in development mode keeps the counters, the replay marks and the codes. Written
+    /// to a temporary file first, then renamed, so that a crash never leaves half a file.
+    pub fn save(&self, path: &std::path::Path) -> std::io::Result<usize> {
+        let now = self.clock.now();
+        let left = |expires: Instant| expires.saturating_duration_since(now).as_millis() as u64;
+        let mut saved: Vec<Saved> = Vec::with_capacity(self.len());
+        for e in self.marks.iter() {
+            saved.push(Saved {
+                kind: 'm',
+                key: e.key().as_str().to_owned(),
+                left_ms: left(e.value().0),
+                n: u64::from(e.value().1),
+                items: Vec::new(),
+            });
+        }
+        for e in self.counters.iter() {
+            saved.push(Saved {
+                kind: 'c',
+                key: e.key().clone(),
+                left_ms: left(e.value().0),
+                n: e.value().1,
+                items: Vec::new(),
+            });
+        }
+        for e in self.values.iter() {
+            saved.push(Saved {
+                kind: 'v',
+                key: e.key().clone(),
+                left_ms: left(e.value().0),
+                n: 0,
+                items: vec![e.value().1.clone()],
+            });
+        }
+        for e in self.lists.iter() {
+            saved.push(Saved {
+                kind: 'l',
+                key: e.key().clone(),
+                left_ms: left(e.value().0),
+                n: 0,
+                items: e.value().1.iter().cloned().collect(),
+            });
+        }
+        saved.retain(|s| s.left_ms > 0);
+        let bytes = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
+        let temporary = path.with_extension("state-writing");
+        std::fs::write(&temporary, bytes)?;
+        std::fs::rename(&temporary, path)?;
+        Ok(saved.len())
+    }
+
+    /// Reads what [`MemoryStore::save`] wrote; entries whose time ran out are skipped.
+    pub fn restore(&self, path: &std::path::Path) -> std::io::Result<usize> {
+        let bytes = std::fs::read(path)?;
+        let saved: Vec<Saved> = serde_json::from_slice(&bytes).map_err(std::io::Error::other)?;
+        let now = self.clock.now();
+        let mut restored = 0;
+        for entry in saved {
+            let expires = now + Duration::from_millis(entry.left_ms);
+            match entry.kind {
+                'm' => {
+                    if let Ok(sid) = CallSid::parse(&entry.key) {
+                        let step = u8::try_from(entry.n).unwrap_or(u8::MAX);
+                        self.marks.insert(sid, (expires, step));
+                    }
+                }
+                'c' => {
+                    self.counters.insert(entry.key, (expires, entry.n));
+                }
+                'v' => {
+                    let value = entry.items.into_iter().next().unwrap_or_default();
+                    self.values.insert(entry.key, (expires, value));
+                }
+                'l' => {
+                    self.lists
+                        .insert(entry.key, (expires, entry.items.into_iter().collect()));
+                }
+                _ => continue,
+            }
+            restored += 1;
+        }
+        Ok(restored)
+    }
+}
+
 /// Removes up to `count` entries of `map` with the earliest expiry; how many it removed.
 fn evict_oldest<K, V>(map: &DashMap<K, (Instant, V)>, count: usize) -> usize
 where
@@ -298,6 +400,55 @@ impl Store for MemoryStore {
 mod bound_tests {
     use super::*;
     use crate::clock::ManualClock;
+
+    #[tokio::test]
+    async fn a_saved_store_comes_back_with_its_marks_counters_and_values() {
+        let clock = Arc::new(ManualClock::default());
+        let store = MemoryStore::new(clock.clone());
+        let sid = CallSid::parse(&format!("CA{:032x}", 7)).unwrap();
+        store
+            .advance(&sid, 2, Duration::from_secs(600))
+            .await
+            .unwrap();
+        store
+            .incr("wrong:n", Duration::from_secs(3600))
+            .await
+            .unwrap();
+        store
+            .incr("wrong:n", Duration::from_secs(3600))
+            .await
+            .unwrap();
+        store.incr("gone", Duration::from_secs(1)).await.unwrap();
+        store
+            .put("lv:pending:n", b"nonce", Duration::from_secs(600))
+            .await
+            .unwrap();
+        store
+            .append("dev:outbox", b"m1", 10, Duration::from_secs(600))
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(2));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        assert_eq!(store.save(&path).unwrap(), 4);
+
+        let again = MemoryStore::new(clock.clone());
+        assert_eq!(again.restore(&path).unwrap(), 4);
+        assert_eq!(again.get("wrong:n").await, Ok(2));
+        assert_eq!(again.get("gone").await, Ok(0));
+        assert_eq!(
+            again.advance(&sid, 2, Duration::from_secs(600)).await,
+            Ok(false)
+        );
+        assert_eq!(
+            again.fetch("lv:pending:n").await,
+            Ok(Some(b"nonce".to_vec()))
+        );
+        assert_eq!(again.recent("dev:outbox").await, Ok(vec![b"m1".to_vec()]));
+        // Time left is kept: the counter still ends an hour after it began.
+        clock.advance(Duration::from_secs(3600));
+        assert_eq!(again.get("wrong:n").await, Ok(0));
+    }
 
     #[tokio::test]
     async fn a_flood_of_calls_stays_under_the_cap_evicting_the_oldest_marks() {

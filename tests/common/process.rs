@@ -55,6 +55,17 @@ fn command_for(program: &str) -> Command {
         "BRIDGEKEEPER_SECRET_FILE",
         std::env::temp_dir().join(format!("bridgekeeper-test-secret-{}", std::process::id())),
     );
+    // Each server keeps its in-memory store (across its own restarts) in a file of its own,
+    // outside the repository: tests never see another test's counters.
+    static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    cmd.env(
+        "BRIDGEKEEPER_STATE_FILE",
+        std::env::temp_dir().join(format!(
+            "bridgekeeper-test-state-{}-{n}",
+            std::process::id()
+        )),
+    );
     cmd.env("NO_COLOR", "1");
     cmd
 }
