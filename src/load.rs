@@ -622,8 +622,8 @@ fn spent_allowance_note(participants: &std::path::Path) -> String {
         "bridgekeeper load: note: each call spends one of its number's hourly codes on the \
          server (--max-codes-per-number, 10 by default), and a call that goes wrong may \
          spend a wrong-code try (--max-wrong-per-number, 3): after this run the numbers in {} \
-         may be refused on that server until it restarts (memory store) or the hour has \
-         passed (Redis), demo and real calls alike. To keep them usable, start a server on a \
+         may be refused on that server until the hour has passed (a development server keeps \
+         its counters across restarts, in its .state file), demo and real calls alike. To keep them usable, start a server on a \
          separate file whose numbers nobody calls from, and load that: `serve --participants \
          load.toml`, `load --participants load.toml`.",
         participants.display()

@@ -229,7 +229,7 @@ impl Application {
         tracing::info!(
             event = "server.listening",
             conferences,
-            "listening on http://{addr}; point each carrier's voice webhook at its entry: {}",
+            "listening on http://{addr}; carrier entries: {}",
             entries.join(", ")
         );
         banner(&self.state);

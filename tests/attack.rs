@@ -255,3 +255,31 @@ async fn development_mode_keeps_the_per_number_counters_across_a_restart() {
     let (_, log) = again.stop();
     assert!(log.contains("store.restored"), "{log}");
 }
+
+/// Twilio's signature concatenates names and values without separators, so a captured
+/// request can be re-split (`CallSid=CA…CallStatusringing`, `CallStatus` dropped) and keep a
+/// valid signature: such a call id is not Twilio's shape and is refused.
+#[tokio::test]
+async fn a_re_split_signed_request_is_refused() {
+    let fake = FakeVerify::start(ACCOUNT_SID, AUTH_TOKEN, SERVICE_SID).await;
+    let app = TestApp::spawn_signed(
+        PARTICIPANTS,
+        twilio(&fake, StoreSettings::Memory),
+        AUTH_TOKEN,
+    )
+    .await;
+    let call = sid();
+    let resplit = format!("{call}CallStatusringing");
+    let (status, body) = app
+        .post(
+            "/voice",
+            &[
+                ("CallSid", resplit.as_str()),
+                ("From", ADA),
+                ("To", WEEKLY_LINE),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(fake.sent_codes(ADA).is_empty());
+}
