@@ -6,6 +6,9 @@
 #   (c) full calls per second with `bridgekeeper load` at concurrency 500 against the fake
 #       Verify at 100 ms latency (Twilio mode: signed webhooks, real HTTP to Verify),
 #   (d) the server's resident memory at idle and with 10,000 calls waiting for their code,
+#   (e) full calls per carrier (Twilio, SignalWire, Telnyx, CarrierX), each signed as that
+#       carrier signs, against one server holding every carrier's credential,
+#   (f) what authenticating one webhook costs per carrier (examples/signatures.rs),
 # and writes the table to BENCHMARKS.md (with the machine and the date).
 #
 #   scripts/bench.sh                 # everything (about 3 minutes after the build)
@@ -30,7 +33,7 @@ need taskset || { echo "taskset (util-linux) is needed" >&2; exit 1; }
 need python3 || { echo "python3 is needed for the waiting-calls step" >&2; exit 1; }
 
 echo "== building release"
-cargo build --release --quiet --bin bridgekeeper --example floor
+cargo build --release --quiet --bin bridgekeeper --example floor --example signatures
 bin=target/release/bridgekeeper
 floor=target/release/examples/floor
 
@@ -202,6 +205,37 @@ sleep 4
 waiting_kib=$(rss_kib "$server_pid")
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
 
+carrier_calls="${CARRIER_CALLS:-2000}"
+echo "== (e) $carrier_calls full calls per carrier, signed, fake Verify at 100 ms, concurrency $concurrency"
+# A Bridge conference for CarrierX (FlexML joins bridges only), same people.
+sed 's/^numbers = \["+12025550100"\]$/&\n[conference.bridge]\nnumber = "+18885550100"\nmoderator_digits = "ww123456#"\nparticipant_digits = "ww123456#"/' \
+    "$work/bench.toml" > "$work/bench-bridge.toml"
+telnyx_seed="BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="   # 32 bytes of 7: a throwaway test key
+telnyx_public="6kpsY+KcUgq+9VB7Ey7F+ZVHdq6+vnuSQh7qaRRG0iw="
+carrier_flags=("${common_flags[@]}")
+carrier_flags[1]="$work/bench-bridge.toml"
+port=$(free_port)
+TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 TWILIO_AUTH_TOKEN=bench-token \
+TWILIO_VERIFY_SERVICE_SID=VA00000000000000000000000000000000 \
+TWILIO_VERIFY_BASE_URL="http://127.0.0.1:$fake_port" SIGNALWIRE_SIGNING_KEY=bench-signing-key \
+TELNYX_PUBLIC_KEY="$telnyx_public" BRIDGEKEEPER_CARRIERX_KEY=bench-carrierx-key RUST_LOG=warn \
+    taskset -c "$server_core" $bin serve --listen "127.0.0.1:$port" "${carrier_flags[@]}" \
+    >"$work/serve-e.log" 2>&1 &
+server_pid=$!; pids+=("$server_pid")
+wait_http "http://127.0.0.1:$port/healthz"
+for carrier in twilio signalwire telnyx carrierx; do
+    taskset -c "$load_core" $bin load --server "http://127.0.0.1:$port" --calls "$carrier_calls" \
+        --concurrency "$concurrency" --participants "$work/bench-bridge.toml" --code 424242 \
+        --carrier "$carrier" --auth-token bench-token --signing-key bench-signing-key \
+        --telnyx-private-key "$telnyx_seed" --carrierx-key bench-carrierx-key \
+        | tee "$work/e-$carrier.txt" || true
+done
+kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+kill "$fake_pid" 2>/dev/null || true
+
+echo "== (f) authenticating one webhook, per carrier"
+taskset -c "$server_core" target/release/examples/signatures | tee "$work/f.txt"
+
 # ---- the table ----
 a_rps=$(wrk_rps "$work/a.txt"); b_rps=$(wrk_rps "$work/b.txt")
 ratio=$(python3 -c "print(f'{float(\"$a_rps\")/float(\"$b_rps\"):.2f}')")
@@ -222,11 +256,16 @@ mem="$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
     echo "| (b) floor: bare axum, same parsing, fixed Gather | $b_rps req/s; p50 $(wrk_pct "$work/b.txt" 50) ms, p90 $(wrk_pct "$work/b.txt" 90) ms, p99 $(wrk_pct "$work/b.txt" 99) ms | |"
     echo "| (a)/(b) | $ratio | ≥ 0.9 |"
     echo "| (c) full calls, Twilio mode, fake Verify 100 ms, concurrency $concurrency | $(c_line 'calls/s' || true) — $(c_line 'errors' || true) | $calls calls, 0 errors |"
+    for carrier in twilio signalwire telnyx carrierx; do
+        e="$work/e-$carrier.txt"
+        echo "| (e) $carrier: full signed calls, fake Verify 100 ms, concurrency $concurrency | $(grep -E '^calls/s' "$e" | head -1) — $(grep -E '^errors' "$e" | head -1); incoming webhook $(awk '$1 == "incoming" {print "p50 " $3 " ms, p99 " $5 " ms"}' "$e") | $carrier_calls calls, 0 errors |"
+    done
+    echo "| (f) authenticating one webhook | $(awk '{printf "%s %s µs; ", $1, $2}' "$work/f.txt") | |"
     echo "| (d) resident memory: idle / $participants_n calls waiting / $((2 * participants_n)) calls waiting | $idle_kib KiB / $half_kib KiB / $waiting_kib KiB: $per_call bytes per additional waiting call | < 1 KiB per call |"
     echo
     echo "## Raw output"
     echo
-    for part in a b c; do
+    for part in a b c e-twilio e-signalwire e-telnyx e-carrierx f; do
         echo "### ($part)"; echo; echo '```text'; cat "$work/$part.txt"; echo '```'; echo
     done
 } > "$work/table.md"
