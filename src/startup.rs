@@ -1,7 +1,7 @@
 //! Builds the application on a listener the caller binds, and serves it until a shutdown
 //! future the caller supplies completes.
 
-use crate::carrier::{Carrier, CarrierKind, Carriers};
+use crate::carrier::{CarrierKind, Carriers};
 use crate::clock::Clock;
 use crate::config::{SecretSource, Settings, StoreSettings, VerifierSettings, redacted_url};
 use crate::directory::Directory;
@@ -151,7 +151,8 @@ impl Application {
                 (Arc::new(client), None)
             }
         };
-        let carriers = build_carriers(&settings.carriers, &public_url)?;
+        let carriers = Carriers::from_settings(&settings.carriers, &public_url)
+            .map_err(|e| anyhow::anyhow!(e))?;
         let calls = CallService {
             roster: Arc::new(SharedRoster::new(directory, secret.key("roster v1"))),
             verifier,
@@ -281,40 +282,6 @@ fn save_state(memory: &MemoryStore, path: &std::path::Path) {
             "could not keep the in-memory store for the next start"
         ),
     }
-}
-
-/// The carriers to serve: those with a credential, or, with none at all (development mode),
-/// every carrier unauthenticated.
-fn build_carriers(
-    settings: &crate::config::CarrierSettings,
-    public_url: &Url,
-) -> anyhow::Result<Carriers> {
-    let development = !settings.any();
-    let mut served: Vec<Arc<dyn Carrier>> = Vec::new();
-    if development || settings.twilio.is_some() {
-        served.push(Arc::new(crate::carrier::twilio::Twilio::new(
-            settings.twilio.clone(),
-            public_url.clone(),
-        )));
-    }
-    if development || settings.signalwire.is_some() {
-        served.push(Arc::new(crate::carrier::signalwire::SignalWire::new(
-            settings.signalwire.clone(),
-            public_url.clone(),
-        )));
-    }
-    if development || settings.telnyx.is_some() {
-        served.push(Arc::new(
-            crate::carrier::telnyx::Telnyx::new(settings.telnyx)
-                .map_err(|e| anyhow::anyhow!("TELNYX_PUBLIC_KEY: {e}"))?,
-        ));
-    }
-    if development || settings.carrierx.is_some() {
-        served.push(Arc::new(crate::carrier::carrierx::CarrierX::new(
-            settings.carrierx.clone(),
-        )));
-    }
-    Ok(Carriers::new(served))
 }
 
 /// The start-up banner: which carriers are served and how, which verifier sends codes.

@@ -5,7 +5,9 @@
 //! never know which carrier they serve.
 //!
 //! Adding a TwiML-family carrier is one new module here (its signature, call-id and
-//! withheld-caller rules), one line in [`CarrierKind`] and one in the settings.
+//! withheld-caller rules), a variant of [`CarrierKind`] and a line in
+//! [`Carriers::from_settings`] in this file, and its credential in `config.rs`; the
+//! simulator learns to sign as it in `simulator.rs`.
 
 pub mod carrierx;
 pub mod flexml;
@@ -247,6 +249,38 @@ impl Carriers {
     /// Serves these carriers.
     pub fn new(served: Vec<Arc<dyn Carrier>>) -> Self {
         Self { served }
+    }
+
+    /// The carriers to serve: those with a credential, or, with none at all (development
+    /// mode), every carrier unauthenticated. The one place that knows every carrier module.
+    pub fn from_settings(
+        settings: &crate::config::CarrierSettings,
+        public_url: &Url,
+    ) -> Result<Self, String> {
+        let development = !settings.any();
+        let mut served: Vec<Arc<dyn Carrier>> = Vec::new();
+        if development || settings.twilio.is_some() {
+            served.push(Arc::new(twilio::Twilio::new(
+                settings.twilio.clone(),
+                public_url.clone(),
+            )));
+        }
+        if development || settings.signalwire.is_some() {
+            served.push(Arc::new(signalwire::SignalWire::new(
+                settings.signalwire.clone(),
+                public_url.clone(),
+            )));
+        }
+        if development || settings.telnyx.is_some() {
+            served.push(Arc::new(
+                telnyx::Telnyx::new(settings.telnyx)
+                    .map_err(|e| format!("TELNYX_PUBLIC_KEY: {e}"))?,
+            ));
+        }
+        if development || settings.carrierx.is_some() {
+            served.push(Arc::new(carrierx::CarrierX::new(settings.carrierx.clone())));
+        }
+        Ok(Self { served })
     }
 
     /// Every carrier served.
