@@ -950,6 +950,87 @@ role = "moderator"
         assert_eq!(rig.verifier.sends.load(Ordering::SeqCst), 10);
     }
 
+    /// A store whose counters fail (Redis flapping) while everything else works.
+    struct CountersDown(Arc<MemoryStore>);
+
+    impl Store for CountersDown {
+        fn advance<'a>(
+            &'a self,
+            sid: &'a CallSid,
+            seq: u8,
+            ttl: Duration,
+        ) -> BoxFuture<'a, Result<bool, StoreError>> {
+            self.0.advance(sid, seq, ttl)
+        }
+        fn incr<'a>(&'a self, _: &'a str, _: Duration) -> BoxFuture<'a, Result<u64, StoreError>> {
+            Box::pin(async { Err(StoreError::Unavailable("flapping".into())) })
+        }
+        fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.0.release(key)
+        }
+        fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+            self.0.get(key)
+        }
+        fn put<'a>(
+            &'a self,
+            key: &'a str,
+            value: &'a [u8],
+            ttl: Duration,
+        ) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.0.put(key, value, ttl)
+        }
+        fn fetch<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+            self.0.fetch(key)
+        }
+        fn claim<'a>(
+            &'a self,
+            key: &'a str,
+            ttl: Duration,
+        ) -> BoxFuture<'a, Result<bool, StoreError>> {
+            self.0.claim(key, ttl)
+        }
+        fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.0.remove(key)
+        }
+        fn append<'a>(
+            &'a self,
+            key: &'a str,
+            value: &'a [u8],
+            keep: usize,
+            ttl: Duration,
+        ) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.0.append(key, value, keep, ttl)
+        }
+        fn recent<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<Vec<u8>>, StoreError>> {
+            self.0.recent(key)
+        }
+        fn health(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+            self.0.health()
+        }
+        fn name(&self) -> &'static str {
+            "counters-down"
+        }
+    }
+
+    #[tokio::test]
+    async fn no_code_is_checked_while_the_store_cannot_count_it() {
+        let mut rig = rig();
+        let call = event(20, Some("+12025550101"));
+        let asked = rig.service.incoming(TWIML, &call).await;
+        let token = next(&rig, &call, &asked).await;
+        // The counters go down between the prompt and the digits.
+        rig.service.store = Arc::new(CountersDown(rig.memory.clone()));
+        for guess in ["000000", RIGHT] {
+            let answer = rig.service.keypad(token.clone(), Some(guess)).await;
+            assert_eq!(answer.reply, Reply::end(Ending::Fault), "{guess}");
+        }
+        assert_eq!(
+            rig.verifier.checks.load(Ordering::SeqCst),
+            0,
+            "nothing went uncounted"
+        );
+    }
+
     #[tokio::test]
     async fn a_flexml_call_to_a_room_without_a_bridge_is_refused_before_any_code() {
         let rig = rig();
