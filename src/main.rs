@@ -21,7 +21,7 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => {
             let format = args.log_format;
-            telemetry::init(format);
+            let _log = telemetry::init(format);
             match serve(args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

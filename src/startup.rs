@@ -252,12 +252,30 @@ impl Application {
                 }
             })
         });
+        // Lines dropped by a full log queue are counted, and said, every ten seconds.
+        let dropped_reporter = tokio::spawn(async {
+            let mut reported = crate::telemetry::dropped_lines();
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                tick.tick().await;
+                let dropped = crate::telemetry::dropped_lines();
+                if dropped > reported {
+                    tracing::warn!(
+                        event = "log.dropped",
+                        dropped = dropped - reported,
+                        "log lines dropped: the log writer could not keep up"
+                    );
+                    reported = dropped;
+                }
+            }
+        });
         let app = routes::router(self.state);
         let served = crate::server::serve(self.listener, app, shutdown, self.connections).await;
         crate::log_throttle::flush();
         if let Some(sweeper) = sweeper {
             sweeper.abort();
         }
+        dropped_reporter.abort();
         if let (Some(memory), Some(path)) = (&self.memory, &state_file) {
             memory.sweep();
             save_state(memory, path);

@@ -1,6 +1,13 @@
 //! Log set-up: human-readable lines or JSON on standard error, filtered by `RUST_LOG`.
+//!
+//! Lines are formatted on the thread that logs them but written off the request path: a
+//! bounded queue hands them to one writer thread that batches them into few writes. A full
+//! queue drops lines rather than stall webhooks, and counts what it drops; the server reports
+//! the count as a `log.dropped` warning (see [`dropped_lines`]).
 
 use std::io::IsTerminal;
+use std::sync::OnceLock;
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 /// How log lines are written.
@@ -13,14 +20,45 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber (once; later calls do nothing).
-pub fn init(format: LogFormat) {
+/// Lines the queue holds before it drops: at the default level a webhook writes one or two
+/// lines, so this is several seconds of the heaviest load measured.
+const QUEUED_LINES: usize = 256 * 1024;
+
+/// Bytes the writer thread gathers into one write.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+
+/// Keeps the writer thread alive; dropping it writes what is still queued (hold it in `main`
+/// until the process ends).
+#[must_use = "dropping the guard stops the log writer"]
+pub struct LogGuard {
+    _worker: Option<WorkerGuard>,
+}
+
+impl std::fmt::Debug for LogGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogGuard")
+    }
+}
+
+/// Installs the global subscriber (once; later calls do nothing and return an empty guard).
+pub fn init(format: LogFormat) -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = NonBlockingBuilder::default()
+        .buffered_lines_limit(QUEUED_LINES)
+        .lossy(true)
+        .thread_name("bridgekeeper-log")
+        .finish(std::io::BufWriter::with_capacity(
+            WRITE_BUFFER,
+            std::io::stderr(),
+        ));
+    let counter = writer.error_counter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_target(false);
-    let _ = match format {
+    let installed = match format {
         LogFormat::Text => builder
             .with_ansi(std::io::stderr().is_terminal())
             .try_init(),
@@ -30,4 +68,18 @@ pub fn init(format: LogFormat) {
             .with_span_list(false)
             .try_init(),
     };
+    match installed {
+        Ok(()) => {
+            let _ = DROPPED.set(counter);
+            LogGuard {
+                _worker: Some(guard),
+            }
+        }
+        Err(_) => LogGuard { _worker: None },
+    }
+}
+
+/// Lines dropped so far because the queue was full (0 before [`init`]).
+pub fn dropped_lines() -> usize {
+    DROPPED.get().map_or(0, ErrorCounter::dropped_lines)
 }

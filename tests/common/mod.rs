@@ -380,6 +380,7 @@ pub fn sid() -> String {
 /// Logs go to the test output only when TEST_LOG is set.
 pub fn init_test_log() {
     if std::env::var_os("TEST_LOG").is_some() {
-        bridgekeeper::telemetry::init(Default::default());
+        // The writer thread lives as long as the test binary.
+        std::mem::forget(bridgekeeper::telemetry::init(Default::default()));
     }
 }
