@@ -131,7 +131,8 @@ with open(out, "w") as f:
     f.write(f"""local counter = math.random(1, {count})
 request = function()
     counter = counter % {count} + 1
-    return wrk.format(nil, "/voice", {{["X-Twilio-Signature"] = sigs[counter]}}, bodies[counter])
+    return wrk.format(nil, "/voice", {{["Content-Type"] = "application/x-www-form-urlencoded",
+        ["X-Twilio-Signature"] = sigs[counter]}}, bodies[counter])
 end
 """)
 PY
@@ -151,7 +152,9 @@ secret="bench-secret-$(date +%s)-0123456789"
 common_flags=(--participants "$work/bench.toml" --secret "$secret" --secret-file "$work/secret"
     --max-codes-per-minute 1000000000 --max-codes-per-number 1000000000
     --max-wrong-per-number 1000000000 --local-sends-per-number 1000000000
-    --memory-max-entries 100000000)
+    --memory-max-entries 100000000 --max-connections 4096)
+# (--max-connections: 500 calls in flight open more than the default 512 connections, and a
+# server at its cap closes idle keep-alive connections that a client may be about to reuse.)
 
 # Logs at info, as users run it (RUST_LOG unset means info): every line is written.
 echo "== (a) bridgekeeper POST /voice, a code sent (listed caller, new call), dev mode, logs at info"
