@@ -341,15 +341,19 @@ impl Watchdog {
     }
 
     fn waiting<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        let deadline = self.last + self.limit;
-        if self.sleep.deadline() != deadline {
+        // The timer is re-armed only when it fires early (bytes moved since it was set), not
+        // on every pending read: resetting it per request cost the webhook path measurably.
+        loop {
+            ready!(self.sleep.as_mut().poll(cx));
+            let deadline = self.last + self.limit;
+            if Instant::now() >= deadline {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection idle for too long",
+                )));
+            }
             self.sleep.as_mut().reset(deadline);
         }
-        ready!(self.sleep.as_mut().poll(cx));
-        Poll::Ready(Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "connection idle for too long",
-        )))
     }
 }
 
