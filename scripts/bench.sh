@@ -117,9 +117,9 @@ import base64, hashlib, hmac, sys, urllib.parse
 port, kind, out, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 url = f"http://127.0.0.1:{port}/voice"
 count = 200000
-with open(out, "w") as f:
-    f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n')
-    f.write("local bodies = {}\nlocal sigs = {}\n")
+# The requests go to a data file the script reads at start (a Lua chunk holds at most
+# 65,536 constants, so they cannot be written into the script itself).
+with open(out + ".data", "w") as data:
     for i in range(count):
         caller = f"+1415{(3000000 if kind == 'refused' else 2000000) + (i % n):07d}"
         params = {"CallSid": f"CA{i:032x}", "AccountSid": "AC" + "0" * 32, "From": caller,
@@ -127,11 +127,18 @@ with open(out, "w") as f:
                   "ApiVersion": "2010-04-01", "Caller": caller, "Called": "+12025550100"}
         signed = url + "".join(k + params[k] for k in sorted(params))
         sig = base64.b64encode(hmac.new(b"bench-token", signed.encode(), hashlib.sha1).digest()).decode()
-        f.write(f'bodies[{i + 1}]="{urllib.parse.urlencode(params)}"\nsigs[{i + 1}]="{sig}"\n')
-    f.write(f"""local counter = math.random(1, {count})
+        data.write(f"{sig} {urllib.parse.urlencode(params)}\n")
+with open(out, "w") as f:
+    f.write(f"""local bodies, sigs = {{}}, {{}}
+for line in io.lines("{out}.data") do
+    local sig, body = line:match("^(%S+) (.*)$")
+    sigs[#sigs + 1] = sig
+    bodies[#bodies + 1] = body
+end
+local counter = math.random(1, #bodies)
 request = function()
-    counter = counter % {count} + 1
-    return wrk.format(nil, "/voice", {{["Content-Type"] = "application/x-www-form-urlencoded",
+    counter = counter % #bodies + 1
+    return wrk.format("POST", "/voice", {{["Content-Type"] = "application/x-www-form-urlencoded",
         ["X-Twilio-Signature"] = sigs[counter]}}, bodies[counter])
 end
 """)

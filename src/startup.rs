@@ -168,7 +168,7 @@ impl Application {
             }),
             clock: clock.clone(),
         };
-        let state = AppState {
+        let state = AppState::new(crate::state::Shared {
             calls,
             carriers,
             store,
@@ -176,7 +176,7 @@ impl Application {
             admin_token: settings.admin_token,
             public_url,
             clock,
-        };
+        });
         Ok(Self {
             listener,
             state,
