@@ -9,5 +9,5 @@ mod role;
 
 pub use call_sid::{CallSid, CallSidError};
 pub use code::{Code, CodeError};
-pub use phone::{PhoneError, PhoneNumber, caller_id};
+pub use phone::{PhoneError, PhoneNumber, WITHHELD_SENTINELS, caller_id};
 pub use role::Role;

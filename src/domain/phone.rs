@@ -27,7 +27,7 @@ pub enum PhoneError {
 
 /// Caller IDs that carriers send when the number is withheld or unknown. Twilio documents
 /// these sentinels; none of them may ever match a participant.
-const WITHHELD_SENTINELS: &[&str] = &[
+pub const WITHHELD_SENTINELS: &[&str] = &[
     "+266696687",
     "+86282452253",
     "+8656696",
