@@ -153,6 +153,68 @@ impl PinKeypad {
     }
 }
 
+/// Where and how the caller's code went, for the words that say so: the channel, and the
+/// last two digits of the phone when it is not the one they call from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Route {
+    /// SMS or a voice call.
+    pub channel: crate::verify::Channel,
+    /// The last two digits of `code_to`, when the code goes to another phone.
+    pub other_phone: Option<[u8; 2]>,
+}
+
+impl Route {
+    /// The route to `participant`'s code phone.
+    pub fn of(participant: &Participant) -> Self {
+        let other_phone = participant.code_to.as_ref().and_then(|phone| {
+            let digits = phone.as_e164().as_bytes();
+            let last: [u8; 2] = digits
+                .get(digits.len().checked_sub(2)?..)?
+                .try_into()
+                .ok()?;
+            Some(last)
+        });
+        Self {
+            channel: participant.channel,
+            other_phone,
+        }
+    }
+
+    /// "your phone", or "your phone ending in 99".
+    fn phone(&self) -> String {
+        match self.other_phone {
+            None => "your phone".to_owned(),
+            Some([a, b]) => format!("your phone ending in {}{}", a as char, b as char),
+        }
+    }
+
+    /// The words for the first code.
+    fn sent(&self) -> String {
+        match self.channel {
+            crate::verify::Channel::Sms => format!(
+                "We have sent a six-digit code by text message to {}.",
+                self.phone()
+            ),
+            crate::verify::Channel::Voice => {
+                format!("We are calling {} with a six-digit code.", self.phone())
+            }
+        }
+    }
+
+    /// The words for a code sent again.
+    fn again(&self) -> String {
+        match (self.channel, self.other_phone) {
+            (crate::verify::Channel::Sms, None) => "We have sent your code again.".to_owned(),
+            (crate::verify::Channel::Sms, Some(_)) => {
+                format!("We have sent your code again to {}.", self.phone())
+            }
+            (crate::verify::Channel::Voice, _) => {
+                format!("We are calling {} again with your code.", self.phone())
+            }
+        }
+    }
+}
+
 /// Why the caller is asked for the code (again).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prompt {
@@ -435,18 +497,16 @@ impl Reply {
         Reply::Refuse { say: say.into() }
     }
 
-    /// The words for a prompt.
-    pub fn ask(prompt: Prompt, conference: &str) -> Self {
+    /// The words for a prompt; `route` says where the code went.
+    pub fn ask(prompt: Prompt, conference: &str, route: &Route) -> Self {
         let first = match prompt {
-            Prompt::Welcome => format!(
-                "Welcome to {conference}. We have sent a six-digit code by text message to your phone."
-            ),
+            Prompt::Welcome => format!("Welcome to {conference}. {}", route.sent()),
             Prompt::StillWaiting => {
                 format!("Welcome back to {conference}. Your code has already been sent.")
             }
             Prompt::WrongCode => "That code is not right.".into(),
             Prompt::NoInput => "We did not hear anything.".into(),
-            Prompt::Resent => "We have sent your code again.".into(),
+            Prompt::Resent => route.again(),
             Prompt::NoMoreResends => {
                 "No more codes can be sent on this call. Please use the code you have.".into()
             }

@@ -4,6 +4,7 @@
 
 use crate::domain::redact::redact;
 use crate::domain::{PhoneError, PhoneNumber, Role};
+use crate::verify::Channel;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -19,6 +20,8 @@ pub struct Directory {
     /// The one conference that answers any dialed number (a single room without `numbers`).
     fallback: Option<usize>,
     warnings: Vec<String>,
+    /// The file as it was named, for errors found after parsing.
+    origin: String,
 }
 
 /// One conference room: its name, the numbers that reach it and the people on its list.
@@ -123,6 +126,19 @@ pub struct Participant {
     pub phone: PhoneNumber,
     /// Whether they start and end the conference or wait for someone who does.
     pub role: Role,
+    /// How their code reaches them (`channel`, SMS by default).
+    pub channel: Channel,
+    /// The phone that receives their code when it is not the caller ID (`code_to`).
+    pub code_to: Option<PhoneNumber>,
+    /// The line that sets their channel (`channel`, else their table), for errors.
+    pub channel_line: usize,
+}
+
+impl Participant {
+    /// The phone that receives the code: `code_to`, else the caller ID.
+    pub fn code_phone(&self) -> &PhoneNumber {
+        self.code_to.as_ref().unwrap_or(&self.phone)
+    }
 }
 
 /// Why the participants file was refused.
@@ -268,6 +284,23 @@ pub enum Problem {
     /// A guest PIN that is too weak or not digits.
     #[error("`guest_pin` {0}")]
     BadPin(&'static str),
+    /// A `channel` other than the known ones.
+    #[error("unknown channel \"{0}\": allowed values are \"sms\" and \"voice\"")]
+    UnknownChannel(String),
+    /// A `channel` the configured verifier cannot deliver.
+    #[error(
+        "participant \"{participant}\" asks for channel \"{channel}\", which the verifier \"{verifier}\" cannot deliver ({hint})"
+    )]
+    ChannelNotServed {
+        /// The participant's name.
+        participant: String,
+        /// The channel asked for.
+        channel: Channel,
+        /// The verifier's name (`BRIDGEKEEPER_VERIFIER`).
+        verifier: String,
+        /// What to do about it.
+        hint: &'static str,
+    },
     /// A `role` other than the known ones.
     #[error("unknown role \"{role}\": allowed values are \"moderator\" and \"participant\"")]
     UnknownRole {
@@ -309,6 +342,8 @@ struct RawParticipant {
     name: Option<Spanned<String>>,
     phone: Option<Spanned<String>>,
     role: Option<Spanned<String>>,
+    channel: Option<Spanned<String>>,
+    code_to: Option<Spanned<String>>,
 }
 
 const CONFERENCE_TABLE: &str = "[[conference]]";
@@ -342,6 +377,7 @@ impl Directory {
                 lines: HashMap::new(),
                 fallback: None,
                 warnings: Vec::new(),
+                origin: origin.to_owned(),
             },
             names: HashMap::new(),
             line_of_number: HashMap::new(),
@@ -361,6 +397,38 @@ impl Directory {
             None => self.fallback?,
         };
         self.conferences.get(index)
+    }
+
+    /// Refuses the file when a participant asks for a channel the verifier cannot deliver
+    /// (`verifier` names it for the message): at start-up, on reload and in `check`, never at
+    /// call time.
+    pub fn check_channels(
+        &self,
+        verifier: &str,
+        channels: &[Channel],
+    ) -> Result<(), DirectoryError> {
+        for conference in &self.conferences {
+            for p in &conference.participants {
+                if !channels.contains(&p.channel) {
+                    return Err(DirectoryError::Invalid {
+                        file: self.origin.clone(),
+                        line: p.channel_line,
+                        problem: Problem::ChannelNotServed {
+                            participant: p.name.clone(),
+                            channel: p.channel,
+                            verifier: verifier.to_owned(),
+                            hint: match p.channel {
+                                Channel::Voice => {
+                                    "the built-in engine sends text messages only; use channel \"sms\" or a Verify provider (twilio, telnyx, messagebird)"
+                                }
+                                Channel::Sms => "use a channel it offers",
+                            },
+                        },
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Things that are allowed but probably wrong (a conference without a moderator).
@@ -418,9 +486,16 @@ impl Directory {
                 );
             }
             for p in &conference.participants {
+                let delivery = match (&p.code_to, p.channel) {
+                    (None, Channel::Sms) => String::new(),
+                    (None, channel) => format!("  code by {channel}"),
+                    (Some(other), channel) => {
+                        format!("  code by {channel} to {}", other.masked())
+                    }
+                };
                 let _ = writeln!(
                     out,
-                    "  {:<11}  {:<width$}  {}",
+                    "  {:<11}  {:<width$}  {}{delivery}",
                     p.role.as_str(),
                     p.name,
                     p.phone.masked()
@@ -604,12 +679,52 @@ impl Builder<'_> {
                 Some(role) => self.role(&role)?,
                 None => Role::default(),
             };
+            let channel = match &entry.channel {
+                Some(raw) => match raw.get_ref().trim() {
+                    "sms" => Channel::Sms,
+                    "voice" => Channel::Voice,
+                    other => {
+                        return Err(
+                            self.invalid(raw.span().start, Problem::UnknownChannel(redact(other)))
+                        );
+                    }
+                },
+                None => Channel::Sms,
+            };
+            let channel_line = self.line(
+                entry
+                    .channel
+                    .as_ref()
+                    .map_or(table_at, |raw| raw.span().start),
+            );
+            let code_to = match &entry.code_to {
+                Some(raw) => Some(self.phone(raw, "`code_to`")?),
+                None => None,
+            };
+            if channel == Channel::Voice && code_to.is_none() {
+                self.directory.warnings.push(format!(
+                    "{}:{}: participant \"{person}\" gets the code in a voice call to the phone \
+                     they are calling from, which rings only with call waiting; set `code_to` to \
+                     another phone",
+                    self.origin, channel_line
+                ));
+            }
+            if code_to.as_ref() == Some(&phone) {
+                self.directory.warnings.push(format!(
+                    "{}:{}: participant \"{person}\" has `code_to` equal to `phone`; it can go",
+                    self.origin,
+                    self.line(at)
+                ));
+            }
             phone_lines.insert(phone.clone(), self.line(at));
             by_phone.insert(phone.clone(), participants.len());
             participants.push(Participant {
                 name: person,
                 phone,
                 role,
+                channel,
+                code_to,
+                channel_line,
             });
         }
 

@@ -4,7 +4,9 @@
 //! carry to the next webhook. The store keys it uses are in [`crate::store::keys`]; its log
 //! events (`call.*`, `limit.*`, `verify.*`, `store.failed`) are its own.
 
-use crate::call::{self, CallState, Ending, Keypad, Next, PinKeypad, Prompt, Refusal, Reply};
+use crate::call::{
+    self, CallState, Ending, Keypad, Next, PinKeypad, Prompt, Refusal, Reply, Route,
+};
 use crate::carrier::{CallEvent, CarrierKind};
 use crate::clock::Clock;
 use crate::config::ServerLimits;
@@ -13,7 +15,7 @@ use crate::domain::CallSid;
 use crate::roster::SharedRoster;
 use crate::store::{Key, NumberKey, Store, StoreError};
 use crate::token::{CallToken, Sealer, TokenError};
-use crate::verify::{CheckOutcome, Receipt, Verifier};
+use crate::verify::{CheckOutcome, Delivery, Receipt, Verifier};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{Span, info, warn};
@@ -160,7 +162,11 @@ impl CallService {
                     "incoming webhook repeated; code already sent"
                 );
                 return Answer {
-                    reply: Reply::ask(Prompt::StillWaiting, conference.name()),
+                    reply: Reply::ask(
+                        Prompt::StillWaiting,
+                        conference.name(),
+                        &Route::of(participant),
+                    ),
                     carry: Some(token),
                 };
             }
@@ -213,7 +219,7 @@ impl CallService {
             "caller not on the list: asking for the guest PIN"
         );
         Answer {
-            reply: Reply::ask(Prompt::GuestWelcome, conference.name()),
+            reply: Reply::ask(Prompt::GuestWelcome, conference.name(), &Route::default()),
             carry: Some(CallToken {
                 carrier: dialect.carrier,
                 fingerprint: roster.guest_fingerprint(conference),
@@ -306,7 +312,7 @@ impl CallService {
                 token.seq = token.seq.saturating_add(1);
                 let reply = match prompt {
                     Prompt::NoInput => Reply::ask_pin_again(),
-                    other => Reply::ask(other, conference.name()),
+                    other => Reply::ask(other, conference.name(), &Route::default()),
                 };
                 Answer {
                     reply,
@@ -480,17 +486,22 @@ struct Flow<'a> {
     wrong_count: u64,
 }
 
-impl Flow<'_> {
+impl<'a> Flow<'a> {
+    /// Where and how this participant's code goes.
+    fn delivery(&self) -> Delivery<'a> {
+        Delivery {
+            to: self.participant.code_phone(),
+            channel: self.participant.channel,
+            conference: self.conference.name(),
+        }
+    }
+
     /// Sends the first code of a call and asks for it.
     async fn first_code(mut self) -> Answer {
         if let Some(ending) = self.service.spend_code_budget(&self.number).await {
             return end(ending, "code budget spent");
         }
-        let sent = self
-            .service
-            .verifier
-            .send(&self.participant.phone, None)
-            .await;
+        let sent = self.service.verifier.send(&self.delivery(), None).await;
         match sent {
             Ok(receipt) => {
                 self.token.receipt = receipt;
@@ -500,7 +511,11 @@ impl Flow<'_> {
                     "code sent, asking for it"
                 );
                 Answer {
-                    reply: Reply::ask(Prompt::Welcome, self.conference.name()),
+                    reply: Reply::ask(
+                        Prompt::Welcome,
+                        self.conference.name(),
+                        &Route::of(self.participant),
+                    ),
                     carry: Some(self.token),
                 }
             }
@@ -526,7 +541,11 @@ impl Flow<'_> {
                         let checked = self
                             .service
                             .verifier
-                            .check(&self.participant.phone, &code, Some(&self.token.receipt))
+                            .check(
+                                self.participant.code_phone(),
+                                &code,
+                                Some(&self.token.receipt),
+                            )
                             .await;
                         if let Err(e) = &checked {
                             warn!(event = "verify.check_failed", verifier = self.service.verifier.name(), error = %e);
@@ -548,7 +567,7 @@ impl Flow<'_> {
                         let sent = self
                             .service
                             .verifier
-                            .send(&self.participant.phone, Some(&self.token.receipt))
+                            .send(&self.delivery(), Some(&self.token.receipt))
                             .await;
                         match &sent {
                             Ok(receipt) => {
@@ -635,7 +654,7 @@ impl Flow<'_> {
                 }
                 self.token.seq = self.token.seq.saturating_add(1);
                 Answer {
-                    reply: Reply::ask(prompt, self.conference.name()),
+                    reply: Reply::ask(prompt, self.conference.name(), &Route::of(self.participant)),
                     carry: Some(self.token),
                 }
             }
@@ -706,25 +725,37 @@ role = "moderator"
     struct FakeVerifier {
         sends: AtomicUsize,
         checks: AtomicUsize,
+        /// Where each send went and how, and which number each check was for.
+        log: std::sync::Mutex<Vec<String>>,
     }
 
     impl Verifier for FakeVerifier {
         fn send<'a>(
             &'a self,
-            _to: &'a PhoneNumber,
+            delivery: &'a Delivery<'a>,
             _previous: Option<&'a Receipt>,
         ) -> BoxFuture<'a, Result<Receipt, VerifyError>> {
             self.sends.fetch_add(1, Ordering::SeqCst);
+            self.log.lock().unwrap().push(format!(
+                "send {} {} {}",
+                delivery.to.as_e164(),
+                delivery.channel,
+                delivery.conference
+            ));
             Box::pin(async { Ok(Receipt::default()) })
         }
 
         fn check<'a>(
             &'a self,
-            _to: &'a PhoneNumber,
+            to: &'a PhoneNumber,
             code: &'a Code,
             _receipt: Option<&'a Receipt>,
         ) -> BoxFuture<'a, Result<CheckOutcome, VerifyError>> {
             self.checks.fetch_add(1, Ordering::SeqCst);
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("check {}", to.as_e164()));
             let right = *code == Code::parse(RIGHT).unwrap();
             Box::pin(async move {
                 Ok(if right {
@@ -737,6 +768,10 @@ role = "moderator"
 
         fn name(&self) -> &'static str {
             "fake"
+        }
+
+        fn channels(&self) -> &'static [crate::verify::Channel] {
+            &crate::verify::Channel::ALL
         }
     }
 

@@ -14,7 +14,7 @@ use crate::state::AppState;
 use crate::store::{MemoryStore, RedisStore, Store};
 use crate::token::Sealer;
 use crate::verify::{
-    LocalLimits, LocalVerifier, Outbox, TwilioVerify, TwilioVerifyConfig, Verifier,
+    LocalLimits, LocalVerifier, MessageTemplate, Outbox, TwilioVerify, TwilioVerifyConfig, Verifier,
 };
 use anyhow::Context;
 use secrecy::ExposeSecret;
@@ -123,7 +123,8 @@ impl Application {
                 let local = Arc::new(LocalVerifier::new(
                     secret.key("local verifier v1"),
                     store.clone(),
-                    outbox.clone(),
+                    Arc::new(outbox.clone()),
+                    MessageTemplate::default(),
                     clock.clone(),
                     LocalLimits {
                         max_sends: settings.limits.local_sends_per_number,

@@ -6,7 +6,8 @@ mod common;
 use bridgekeeper::domain::{Code, PhoneNumber};
 use bridgekeeper::verify::twilio::ApiError;
 use bridgekeeper::verify::{
-    CheckOutcome, TwilioVerify, TwilioVerifyConfig, TwilioVerifyError, Verifier, VerifyError,
+    Channel, CheckOutcome, Delivery, TwilioVerify, TwilioVerifyConfig, TwilioVerifyError, Verifier,
+    VerifyError,
 };
 use common::fake_verify::{Failure, FakeVerify};
 use secrecy::SecretString;
@@ -35,6 +36,14 @@ async fn rig() -> (FakeVerify, TwilioVerify) {
     let fake = FakeVerify::start(ACCOUNT, TOKEN, SERVICE).await;
     let client = client_for(&fake.base, TOKEN, SERVICE, Duration::from_secs(2));
     (fake, client)
+}
+
+fn sms(to: &PhoneNumber) -> Delivery<'_> {
+    Delivery {
+        to,
+        channel: Channel::Sms,
+        conference: "Board",
+    }
 }
 
 fn number(e164: &str) -> PhoneNumber {
@@ -66,7 +75,7 @@ fn is_refused(e: &VerifyError) -> bool {
 /// The typed error of a send that must fail.
 async fn send_error(client: &TwilioVerify, to: &str) -> TwilioVerifyError {
     client
-        .create_verification(&number(to))
+        .create_verification(&number(to), Channel::Sms)
         .await
         .expect_err("the send fails")
 }
@@ -82,7 +91,7 @@ async fn check_error(client: &TwilioVerify, to: &str, c: &Code) -> TwilioVerifyE
 #[tokio::test]
 async fn a_sent_code_is_approved_once() {
     let (fake, client) = rig().await;
-    client.send(&number(ADA), None).await.unwrap();
+    client.send(&sms(&number(ADA)), None).await.unwrap();
     assert_eq!(fake.sent_codes(ADA).len(), 1);
     let c = texted(&fake, ADA);
 
@@ -99,7 +108,7 @@ async fn a_sent_code_is_approved_once() {
 #[tokio::test]
 async fn the_client_sends_exactly_the_spec_fields_with_basic_auth() {
     let (fake, client) = rig().await;
-    client.send(&number(ADA), None).await.unwrap();
+    client.send(&sms(&number(ADA)), None).await.unwrap();
     let c = texted(&fake, ADA);
     client.check(&number(ADA), &c, None).await.unwrap();
 
@@ -143,7 +152,7 @@ async fn the_client_sends_exactly_the_spec_fields_with_basic_auth() {
 #[tokio::test]
 async fn a_wrong_code_is_rejected_and_the_right_one_still_works() {
     let (fake, client) = rig().await;
-    client.send(&number(ADA), None).await.unwrap();
+    client.send(&sms(&number(ADA)), None).await.unwrap();
     let c = texted(&fake, ADA);
 
     assert_eq!(
@@ -159,8 +168,8 @@ async fn a_wrong_code_is_rejected_and_the_right_one_still_works() {
 #[tokio::test]
 async fn a_resend_keeps_the_code() {
     let (fake, client) = rig().await;
-    client.send(&number(ADA), None).await.unwrap();
-    client.send(&number(ADA), None).await.unwrap();
+    client.send(&sms(&number(ADA)), None).await.unwrap();
+    client.send(&sms(&number(ADA)), None).await.unwrap();
 
     let codes = fake.sent_codes(ADA);
     assert_eq!(codes.len(), 2);
@@ -201,14 +210,14 @@ async fn invalid_parameter_60200_is_refused_without_echoing_the_number() {
         http: 400,
         code: 60200,
     });
-    let verify = client.send(&number(ADA), None).await.unwrap_err();
+    let verify = client.send(&sms(&number(ADA)), None).await.unwrap_err();
     assert!(is_refused(&verify), "{verify:?}");
 }
 
 #[tokio::test]
 async fn the_sixth_check_hits_60202() {
     let (fake, client) = rig().await;
-    client.send(&number(ADA), None).await.unwrap();
+    client.send(&sms(&number(ADA)), None).await.unwrap();
     let c = texted(&fake, ADA);
     for _ in 0..5 {
         assert_eq!(
@@ -239,7 +248,7 @@ async fn the_sixth_check_hits_60202() {
 async fn the_sixth_send_hits_60203() {
     let (fake, client) = rig().await;
     for _ in 0..5 {
-        client.send(&number(ADA), None).await.unwrap();
+        client.send(&sms(&number(ADA)), None).await.unwrap();
     }
     let e = send_error(&client, ADA).await;
     assert!(
@@ -254,13 +263,13 @@ async fn the_sixth_send_hits_60203() {
         "{e:?}"
     );
     assert_eq!(
-        client.send(&number(ADA), None).await,
+        client.send(&sms(&number(ADA)), None).await,
         Err(VerifyError::TooManySends)
     );
     assert_eq!(fake.sent_codes(ADA).len(), 5);
     // Another number is not affected.
     assert_eq!(
-        client.send(&number(GRACE), None).await,
+        client.send(&sms(&number(GRACE)), None).await,
         Ok(bridgekeeper::verify::Receipt::default())
     );
 }
@@ -281,7 +290,7 @@ async fn a_check_with_nothing_pending_is_not_found_20404() {
         "{e:?}"
     );
 
-    client.send(&number(ADA), None).await.unwrap();
+    client.send(&sms(&number(ADA)), None).await.unwrap();
     let c = texted(&fake, ADA);
     fake.expire(ADA);
     assert_eq!(
@@ -289,7 +298,7 @@ async fn a_check_with_nothing_pending_is_not_found_20404() {
         Err(VerifyError::NotFound)
     );
     // A fresh send after expiry starts over.
-    client.send(&number(ADA), None).await.unwrap();
+    client.send(&sms(&number(ADA)), None).await.unwrap();
     let fresh = texted(&fake, ADA);
     assert_eq!(
         client.check(&number(ADA), &fresh, None).await,
@@ -332,7 +341,7 @@ async fn rate_limits_are_unavailable() {
     );
     fake.fail_next(Failure::Status(429));
     assert!(is_unavailable(
-        &client.send(&number(ADA), None).await.unwrap_err()
+        &client.send(&sms(&number(ADA)), None).await.unwrap_err()
     ));
 }
 
@@ -357,7 +366,7 @@ async fn a_fraud_block_or_a_landline_is_refused_even_with_http_403() {
 
     for code in [60410, 60205] {
         fake.fail_next(Failure::Error { http: 403, code });
-        let verify = client.send(&number(ADA), None).await.unwrap_err();
+        let verify = client.send(&sms(&number(ADA)), None).await.unwrap_err();
         assert!(is_refused(&verify), "{code}: {verify:?}");
     }
 }
@@ -382,7 +391,7 @@ async fn a_wrong_token_is_a_credentials_error() {
     assert!(e.needs_operator());
     assert!(!e.to_string().contains("not-the-token"), "{e}");
     assert!(is_unavailable(
-        &client.send(&number(ADA), None).await.unwrap_err()
+        &client.send(&sms(&number(ADA)), None).await.unwrap_err()
     ));
     let c = code("123456");
     assert!(is_unavailable(
@@ -476,7 +485,7 @@ async fn server_errors_and_non_json_error_bodies_are_unavailable() {
     );
 
     // On a check, an outage never approves.
-    client.send(&number(ADA), None).await.unwrap();
+    client.send(&sms(&number(ADA)), None).await.unwrap();
     let c = texted(&fake, ADA);
     fake.fail_next(Failure::Status(502));
     let verify = client.check(&number(ADA), &c, None).await.unwrap_err();
@@ -494,7 +503,7 @@ async fn a_success_status_without_json_is_malformed() {
     );
     assert!(is_unavailable(&e.into()));
 
-    client.send(&number(ADA), None).await.unwrap();
+    client.send(&sms(&number(ADA)), None).await.unwrap();
     let c = texted(&fake, ADA);
     fake.fail_next(Failure::NotJson);
     let e = check_error(&client, ADA, &c).await;
@@ -549,7 +558,7 @@ async fn only_status_approved_ever_approves() {
         http: 201,
         body: json!({"status": "approved"}),
     });
-    let verify = client.send(&number(ADA), None).await.unwrap_err();
+    let verify = client.send(&sms(&number(ADA)), None).await.unwrap_err();
     assert!(is_unavailable(&verify), "{verify:?}");
 }
 
@@ -589,7 +598,7 @@ async fn a_refused_connection_is_unavailable() {
     let e = send_error(&client, ADA).await;
     assert!(matches!(e, TwilioVerifyError::Connect(_)), "{e:?}");
     assert!(is_unavailable(
-        &client.send(&number(ADA), None).await.unwrap_err()
+        &client.send(&sms(&number(ADA)), None).await.unwrap_err()
     ));
     assert!(is_unavailable(
         &client
@@ -609,7 +618,7 @@ async fn a_wrong_service_sid_on_send_is_not_a_missing_code() {
     assert!(matches!(&e, TwilioVerifyError::ServiceNotFound(_)), "{e:?}");
     assert!(e.needs_operator());
     assert!(is_unavailable(
-        &client.send(&number(ADA), None).await.unwrap_err()
+        &client.send(&sms(&number(ADA)), None).await.unwrap_err()
     ));
 }
 
@@ -639,7 +648,7 @@ async fn fail_always_applies_to_both_endpoints_until_cleared() {
     fake.fail_always(Some(Failure::Status(500)));
     for _ in 0..2 {
         assert!(is_unavailable(
-            &client.send(&number(ADA), None).await.unwrap_err()
+            &client.send(&sms(&number(ADA)), None).await.unwrap_err()
         ));
         assert!(is_unavailable(
             &client
@@ -649,7 +658,7 @@ async fn fail_always_applies_to_both_endpoints_until_cleared() {
         ));
     }
     fake.fail_always(None);
-    client.send(&number(ADA), None).await.unwrap();
+    client.send(&sms(&number(ADA)), None).await.unwrap();
     assert_eq!(fake.requests().len(), 5);
 }
 
@@ -831,7 +840,7 @@ mod logs {
         fake.fix_code("482913");
         let client = client_for(&fake.base, TOKEN, SERVICE, Duration::from_secs(2));
         let to = number(LOGGED);
-        client.send(&to, None).await.unwrap();
+        client.send(&sms(&to), None).await.unwrap();
         let right = code("482913");
         client.check(&to, &wrong(&right), None).await.unwrap();
         client.check(&to, &right, None).await.unwrap();
@@ -839,14 +848,14 @@ mod logs {
             http: 400,
             code: 60200,
         });
-        client.send(&to, None).await.unwrap_err();
+        client.send(&sms(&to), None).await.unwrap_err();
         fake.fail_next(Failure::Json {
             http: 200,
             body: json!({"status": format!("weird {LOGGED} 482913")}),
         });
         client.check(&to, &right, None).await.unwrap_err();
         let stranger = client_for(&fake.base, "not-the-token", SERVICE, Duration::from_secs(2));
-        stranger.send(&to, None).await.unwrap_err();
+        stranger.send(&sms(&to), None).await.unwrap_err();
 
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
         for secret in [

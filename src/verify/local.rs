@@ -1,6 +1,8 @@
-//! The built-in verifier for development: codes from the OS CSPRNG, never stored, expiring,
-//! attempt-limited, "sent" to the log and the dev outbox. Its state lives in the [`Store`],
-//! so that with a shared store (Redis) a code sent by one instance is accepted by another.
+//! bridgekeeper's own verification engine (`builtin`, and `dev`): codes from the OS CSPRNG,
+//! never stored in clear, expiring, bound to the number, attempt-limited, delivered by a
+//! [`Courier`] (an SMS API, or in development the dev outbox). Its state lives in the
+//! [`Store`], so that with a shared store (Redis) a code sent by one instance is accepted by
+//! another.
 //!
 //! A resend while a code is pending must send the same code (as Twilio Verify does), yet the
 //! code itself is never stored. So each verification keeps a random nonce from the OS CSPRNG;
@@ -17,7 +19,9 @@ use crate::clock::Clock;
 use crate::domain::{Code, PhoneNumber};
 use crate::secret::hmac;
 use crate::store::{Key, NumberKey, Store};
-use crate::verify::{CheckOutcome, Outbox, OutboxMessage, Receipt, Verifier, VerifyError};
+use crate::verify::{
+    Channel, CheckOutcome, Courier, Delivery, MessageTemplate, Receipt, Verifier, VerifyError,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,11 +76,12 @@ impl Pending {
     }
 }
 
-/// The development verifier. Cheap to share behind an `Arc`.
+/// The built-in engine. Cheap to share behind an `Arc`.
 pub struct LocalVerifier {
     key: [u8; 32],
     store: Arc<dyn Store>,
-    outbox: Outbox,
+    courier: Arc<dyn Courier>,
+    template: MessageTemplate,
     clock: Arc<dyn Clock>,
     limits: LocalLimits,
 }
@@ -85,6 +90,7 @@ impl std::fmt::Debug for LocalVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalVerifier")
             .field("store", &self.store.name())
+            .field("courier", &self.courier.name())
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
@@ -103,19 +109,21 @@ fn store_failed(e: crate::store::StoreError) -> VerifyError {
 }
 
 impl LocalVerifier {
-    /// A verifier keeping its state in `store` and writing to `outbox`, with `key` (derived
-    /// from the server secret).
+    /// An engine keeping its state in `store` and delivering through `courier` the message
+    /// `template` makes, with `key` (derived from the server secret).
     pub fn new(
         key: [u8; 32],
         store: Arc<dyn Store>,
-        outbox: Outbox,
+        courier: Arc<dyn Courier>,
+        template: MessageTemplate,
         clock: Arc<dyn Clock>,
         limits: LocalLimits,
     ) -> Self {
         Self {
             key,
             store,
-            outbox,
+            courier,
+            template,
             clock,
             limits,
         }
@@ -186,9 +194,19 @@ impl LocalVerifier {
 
     async fn send_now(
         &self,
-        to: &PhoneNumber,
+        delivery: &Delivery<'_>,
         previous: Option<&Receipt>,
     ) -> Result<Receipt, VerifyError> {
+        let to = delivery.to;
+        if !self.courier.channels().contains(&delivery.channel) {
+            // The participants file is checked against the channels at start-up; this is the
+            // backstop, never a code sent some other way than asked.
+            return Err(VerifyError::Refused(format!(
+                "{} cannot deliver by {}",
+                self.courier.name(),
+                delivery.channel
+            )));
+        }
         let number = self.number_key(to);
         let sends = self
             .store
@@ -222,23 +240,16 @@ impl LocalVerifier {
             .await
             .map_err(store_failed)?;
         let code = self.code_for(to, &pending.nonce);
-        let minutes = self.limits.code_ttl.as_secs().div_ceil(60);
-        self.outbox
-            .push(&OutboxMessage {
-                to: to.as_e164().to_owned(),
-                body: format!(
-                    "Your bridgekeeper code is {}. It expires in {minutes} minutes. Never share it.",
-                    code.expose()
-                ),
-                code: code.expose().to_owned(),
-                sent_at: rfc3339(self.clock.wall()),
-            })
-            .await
-            .map_err(store_failed)?;
+        let text = self.template.render(&code, delivery.conference);
+        self.courier
+            .deliver(to, &text, &code, delivery.channel)
+            .await?;
         tracing::info!(
             event = "verify.sent",
             to = %to.masked(),
-            "local verifier sent a code (development mode: no SMS, see GET /dev/outbox)"
+            courier = self.courier.name(),
+            channel = %delivery.channel,
+            "built-in engine sent a code"
         );
         Ok(Receipt::new(pending.to_bytes()).unwrap_or_default())
     }
@@ -290,20 +301,13 @@ impl LocalVerifier {
     }
 }
 
-/// Formats a wall-clock time as RFC 3339 in UTC.
-fn rfc3339(at: std::time::SystemTime) -> String {
-    time::OffsetDateTime::from(at)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 impl Verifier for LocalVerifier {
     fn send<'a>(
         &'a self,
-        to: &'a PhoneNumber,
+        delivery: &'a Delivery<'a>,
         previous: Option<&'a Receipt>,
     ) -> BoxFuture<'a, Result<Receipt, VerifyError>> {
-        Box::pin(self.send_now(to, previous))
+        Box::pin(self.send_now(delivery, previous))
     }
 
     fn check<'a>(
@@ -316,7 +320,14 @@ impl Verifier for LocalVerifier {
     }
 
     fn name(&self) -> &'static str {
-        "local"
+        match self.courier.name() {
+            "outbox" => "local",
+            _ => "builtin",
+        }
+    }
+
+    fn channels(&self) -> &'static [Channel] {
+        self.courier.channels()
     }
 }
 
@@ -325,6 +336,7 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::store::MemoryStore;
+    use crate::verify::Outbox;
 
     struct Rig {
         clock: Arc<ManualClock>,
@@ -348,7 +360,8 @@ mod tests {
             LocalVerifier::new(
                 [key; 32],
                 self.store.clone(),
-                self.outbox.clone(),
+                Arc::new(self.outbox.clone()),
+                MessageTemplate::default(),
                 self.clock.clone(),
                 LocalLimits::default(),
             )
@@ -359,7 +372,8 @@ mod tests {
             LocalVerifier::new(
                 [key; 32],
                 Arc::new(MemoryStore::new(self.clock.clone())),
-                self.outbox.clone(),
+                Arc::new(self.outbox.clone()),
+                MessageTemplate::default(),
                 self.clock.clone(),
                 LocalLimits::default(),
             )
@@ -368,6 +382,14 @@ mod tests {
         async fn last_code(&self) -> Code {
             let messages = self.outbox.messages().await.unwrap();
             Code::parse(&messages.last().unwrap().code).unwrap()
+        }
+    }
+
+    fn sms(to: &PhoneNumber) -> Delivery<'_> {
+        Delivery {
+            to,
+            channel: Channel::Sms,
+            conference: "Board",
         }
     }
 
@@ -384,7 +406,7 @@ mod tests {
     async fn a_sent_code_is_approved_once() {
         let rig = Rig::new();
         let v = rig.verifier(7);
-        v.send_now(&ada(), None).await.unwrap();
+        v.send_now(&sms(&ada()), None).await.unwrap();
         let code = rig.last_code().await;
         assert_eq!(
             v.check_now(&ada(), &code, None).await,
@@ -399,7 +421,7 @@ mod tests {
     #[tokio::test]
     async fn the_outbox_message_carries_the_code_and_number() {
         let rig = Rig::new();
-        rig.verifier(7).send_now(&ada(), None).await.unwrap();
+        rig.verifier(7).send_now(&sms(&ada()), None).await.unwrap();
         let m = rig.outbox.messages().await.unwrap().pop().unwrap();
         assert_eq!(m.to, "+15551230001");
         assert_eq!(m.code.len(), 6);
@@ -411,10 +433,10 @@ mod tests {
     async fn a_resend_within_the_lifetime_sends_the_same_code() {
         let rig = Rig::new();
         let v = rig.verifier(7);
-        v.send_now(&ada(), None).await.unwrap();
+        v.send_now(&sms(&ada()), None).await.unwrap();
         let first = rig.last_code().await;
         rig.clock.advance(Duration::from_secs(300));
-        v.send_now(&ada(), None).await.unwrap();
+        v.send_now(&sms(&ada()), None).await.unwrap();
         assert!(first.ct_eq(&rig.last_code().await));
     }
 
@@ -422,7 +444,7 @@ mod tests {
     async fn codes_expire_after_ten_minutes() {
         let rig = Rig::new();
         let v = rig.verifier(7);
-        v.send_now(&ada(), None).await.unwrap();
+        v.send_now(&sms(&ada()), None).await.unwrap();
         let code = rig.last_code().await;
         rig.clock.advance(Duration::from_secs(600));
         assert_eq!(
@@ -435,7 +457,7 @@ mod tests {
     async fn at_most_five_checks_per_code() {
         let rig = Rig::new();
         let v = rig.verifier(7);
-        v.send_now(&ada(), None).await.unwrap();
+        v.send_now(&sms(&ada()), None).await.unwrap();
         let code = rig.last_code().await;
         for _ in 0..5 {
             assert_eq!(
@@ -454,30 +476,30 @@ mod tests {
         let rig = Rig::new();
         let v = rig.verifier(7);
         for _ in 0..5 {
-            v.send_now(&ada(), None).await.unwrap();
+            v.send_now(&sms(&ada()), None).await.unwrap();
             rig.clock.advance(Duration::from_secs(60));
         }
         assert_eq!(
-            v.send_now(&ada(), None).await,
+            v.send_now(&sms(&ada()), None).await,
             Err(VerifyError::TooManySends)
         );
         let other = PhoneNumber::parse("+15551230002").unwrap();
-        assert!(v.send_now(&other, None).await.is_ok());
+        assert!(v.send_now(&sms(&other), None).await.is_ok());
         // Ten minutes after the first send, the window starts over.
         rig.clock.advance(Duration::from_secs(301));
-        assert!(v.send_now(&ada(), None).await.is_ok());
+        assert!(v.send_now(&sms(&ada()), None).await.is_ok());
     }
 
     #[tokio::test]
     async fn a_new_code_follows_an_exhausted_one() {
         let rig = Rig::new();
         let v = rig.verifier(7);
-        v.send_now(&ada(), None).await.unwrap();
+        v.send_now(&sms(&ada()), None).await.unwrap();
         let code = rig.last_code().await;
         for _ in 0..5 {
             v.check_now(&ada(), &wrong(&code), None).await.unwrap();
         }
-        v.send_now(&ada(), None).await.unwrap();
+        v.send_now(&sms(&ada()), None).await.unwrap();
         let fresh = rig.last_code().await;
         assert_eq!(
             v.check_now(&ada(), &fresh, None).await,
@@ -491,7 +513,10 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for key in 0..20u8 {
             let rig = Rig::new();
-            rig.verifier(key).send_now(&ada(), None).await.unwrap();
+            rig.verifier(key)
+                .send_now(&sms(&ada()), None)
+                .await
+                .unwrap();
             seen.insert(rig.last_code().await.expose().to_owned());
         }
         assert!(seen.len() > 15, "{} distinct codes of 20", seen.len());
@@ -500,7 +525,7 @@ mod tests {
     #[tokio::test]
     async fn a_code_sent_by_one_instance_is_accepted_by_another() {
         let rig = Rig::new();
-        rig.verifier(7).send_now(&ada(), None).await.unwrap();
+        rig.verifier(7).send_now(&sms(&ada()), None).await.unwrap();
         let code = rig.last_code().await;
         let other = rig.verifier(7);
         assert_eq!(
@@ -517,7 +542,7 @@ mod tests {
     #[tokio::test]
     async fn checks_are_counted_across_instances() {
         let rig = Rig::new();
-        rig.verifier(7).send_now(&ada(), None).await.unwrap();
+        rig.verifier(7).send_now(&sms(&ada()), None).await.unwrap();
         let code = rig.last_code().await;
         for i in 0..5u8 {
             let v = rig.verifier(7);
@@ -536,7 +561,7 @@ mod tests {
     #[tokio::test]
     async fn a_receipt_recognises_its_code_after_a_restart() {
         let rig = Rig::new();
-        let receipt = rig.verifier(7).send_now(&ada(), None).await.unwrap();
+        let receipt = rig.verifier(7).send_now(&sms(&ada()), None).await.unwrap();
         let code = rig.last_code().await;
         let restarted = rig.restarted(7);
         assert_eq!(
@@ -569,11 +594,11 @@ mod tests {
     #[tokio::test]
     async fn a_receipt_expires_with_its_code_and_a_resend_keeps_the_code() {
         let rig = Rig::new();
-        let receipt = rig.verifier(7).send_now(&ada(), None).await.unwrap();
+        let receipt = rig.verifier(7).send_now(&sms(&ada()), None).await.unwrap();
         let code = rig.last_code().await;
         rig.clock.advance(Duration::from_secs(300));
         rig.restarted(7)
-            .send_now(&ada(), Some(&receipt))
+            .send_now(&sms(&ada()), Some(&receipt))
             .await
             .unwrap();
         assert!(
@@ -592,7 +617,7 @@ mod tests {
     #[tokio::test]
     async fn nothing_in_the_store_spells_out_the_number() {
         let rig = Rig::new();
-        rig.verifier(7).send_now(&ada(), None).await.unwrap();
+        rig.verifier(7).send_now(&sms(&ada()), None).await.unwrap();
         let dump = format!("{:?}", rig.store);
         assert!(dump.contains("lv:pending:"), "{dump}");
         assert!(!dump.contains("5551230001"), "{dump}");

@@ -1,16 +1,66 @@
-//! Sending and checking one-time codes, behind one trait: the built-in local verifier now,
-//! Twilio Verify and others later.
+//! Sending and checking one-time codes, behind one trait: a provider's Verify API (Twilio,
+//! Telnyx, MessageBird) that makes and checks the code itself, or bridgekeeper's own engine
+//! ([`LocalVerifier`]) that makes the code and hands its text to a [`Courier`]: the dev outbox
+//! or a [`sender`] (an SMS API).
 
+pub mod courier;
 pub mod local;
 pub mod outbox;
 pub mod twilio;
+pub mod upstream;
 
 use crate::BoxFuture;
 use crate::domain::{Code, PhoneNumber};
 
+pub use courier::{Courier, MessageTemplate, TemplateError};
 pub use local::{LocalLimits, LocalVerifier};
 pub use outbox::{Outbox, OutboxMessage};
 pub use twilio::{TwilioVerify, TwilioVerifyConfig, TwilioVerifyError};
+
+/// How a code reaches a participant (`channel` in the participants file).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// A text message.
+    #[default]
+    Sms,
+    /// A phone call that speaks the code.
+    Voice,
+}
+
+impl Channel {
+    /// Every channel.
+    pub const ALL: [Channel; 2] = [Channel::Sms, Channel::Voice];
+
+    /// The name the participants file uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Voice => "voice",
+        }
+    }
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What one send asks for: the phone that receives the code (the caller ID, or the
+/// participant's `code_to`), how, and for which conference (the built-in engine's message
+/// names it).
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// The phone the code goes to; the check is made for the same number.
+    pub to: &'a PhoneNumber,
+    /// SMS or a voice call.
+    pub channel: Channel,
+    /// The conference's name.
+    pub conference: &'a str,
+}
 
 /// What a check of a code said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,11 +121,13 @@ impl std::fmt::Debug for Receipt {
 
 /// Sends one-time codes to a phone and checks what the caller typed.
 pub trait Verifier: Send + Sync + 'static {
-    /// Sends a code to `to`, or the same code again while one is pending (`previous` is the
-    /// receipt of this call's last send, if any).
+    /// Sends a code to `delivery.to` over `delivery.channel`, or the same code again while
+    /// one is pending (`previous` is the receipt of this call's last send, if any). Only
+    /// called with a channel in [`channels`](Self::channels): the participants file is
+    /// checked against it at start-up.
     fn send<'a>(
         &'a self,
-        to: &'a PhoneNumber,
+        delivery: &'a Delivery<'a>,
         previous: Option<&'a Receipt>,
     ) -> BoxFuture<'a, Result<Receipt, VerifyError>>;
     /// Checks `code` against the code pending for `to` (sent with `receipt`).
@@ -87,4 +139,6 @@ pub trait Verifier: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<CheckOutcome, VerifyError>>;
     /// A short name for logs.
     fn name(&self) -> &'static str;
+    /// The channels it can deliver a code over.
+    fn channels(&self) -> &'static [Channel];
 }

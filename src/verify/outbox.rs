@@ -1,7 +1,10 @@
 //! The development outbox: what the local verifier "sent", readable at `GET /dev/outbox`.
 //! It lives in the store, so that behind a load balancer every instance shows every message.
 
+use crate::BoxFuture;
+use crate::domain::{Code, PhoneNumber};
 use crate::store::{Key, Store, StoreError};
+use crate::verify::{Channel, Courier, VerifyError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +18,16 @@ pub struct OutboxMessage {
     pub body: String,
     /// The code alone, so that tools need not parse the body.
     pub code: String,
+    /// How a real provider would have delivered it: absent for SMS (the four fields DESIGN.md
+    /// names), `"voice"` for a call speaking it.
+    #[serde(default, skip_serializing_if = "is_sms")]
+    pub channel: Channel,
     /// When it was sent, RFC 3339 in UTC.
     pub sent_at: String,
+}
+
+fn is_sms(channel: &Channel) -> bool {
+    *channel == Channel::Sms
 }
 
 /// A bounded list of sent messages in the store, oldest first.
@@ -70,6 +81,52 @@ impl Outbox {
     }
 }
 
+/// The dev engine's delivery: the message goes to the outbox (and nowhere else), whatever the
+/// channel, so that a rehearsal can try every participant's settings.
+impl Courier for Outbox {
+    fn deliver<'a>(
+        &'a self,
+        to: &'a PhoneNumber,
+        text: &'a str,
+        code: &'a Code,
+        channel: Channel,
+    ) -> BoxFuture<'a, Result<(), VerifyError>> {
+        Box::pin(async move {
+            self.push(&OutboxMessage {
+                to: to.as_e164().to_owned(),
+                body: text.to_owned(),
+                code: code.expose().to_owned(),
+                channel,
+                sent_at: rfc3339(std::time::SystemTime::now()),
+            })
+            .await
+            .map_err(|e| VerifyError::Unavailable(format!("dev outbox: {e}")))?;
+            tracing::info!(
+                event = "verify.outbox",
+                to = %to.masked(),
+                %channel,
+                "development mode: no message sent; the code is at GET /dev/outbox"
+            );
+            Ok(())
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "outbox"
+    }
+
+    fn channels(&self) -> &'static [Channel] {
+        &Channel::ALL
+    }
+}
+
+/// Formats a wall-clock time as RFC 3339 in UTC.
+fn rfc3339(at: std::time::SystemTime) -> String {
+    time::OffsetDateTime::from(at)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +138,7 @@ mod tests {
             to: "+15551230001".into(),
             body: format!("body {n}"),
             code: format!("{n:06}"),
+            channel: Channel::Sms,
             sent_at: "2026-01-01T00:00:00Z".into(),
         }
     }

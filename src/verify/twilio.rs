@@ -12,11 +12,14 @@
 
 use crate::BoxFuture;
 use crate::domain::{Code, PhoneNumber};
-use crate::verify::{CheckOutcome, Receipt, Verifier, VerifyError};
+use crate::verify::upstream::{self, TransportError};
+use crate::verify::{Channel, CheckOutcome, Delivery, Receipt, Verifier, VerifyError};
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
 use std::time::{Duration, Instant};
-use url::{Host, Url};
+use url::Url;
+
+pub use upstream::scrub;
 
 /// Twilio's production Verify API.
 pub const DEFAULT_BASE_URL: &str = "https://verify.twilio.com";
@@ -24,16 +27,7 @@ pub const DEFAULT_BASE_URL: &str = "https://verify.twilio.com";
 /// The default whole-request timeout: well inside the 15 s Twilio waits for our webhook.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The connect timeout never exceeds this (nor the whole-request timeout).
-const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Twilio's answers are a few hundred bytes; more than this is not read.
-const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// Upstream text kept in errors and logs, in characters.
-const MAX_UPSTREAM_TEXT: usize = 200;
-
-const USER_AGENT: &str = concat!("bridgekeeper/", env!("CARGO_PKG_VERSION"));
+const MAX_BODY_BYTES: usize = upstream::MAX_BODY_BYTES;
 
 /// Where and how to reach Twilio Verify.
 #[derive(Debug, Clone)]
@@ -310,7 +304,7 @@ impl TwilioVerify {
         if timeout.is_zero() {
             return refuse("the timeout is zero");
         }
-        check_base_url(&base_url)?;
+        upstream::check_base_url(&base_url).map_err(TwilioVerifyError::Config)?;
         if !looks_like_service_sid(&service_sid) {
             tracing::warn!(
                 event = "verify.config_warning",
@@ -319,18 +313,7 @@ impl TwilioVerify {
         }
         let verifications_url = endpoint(&base_url, &service_sid, "Verifications")?;
         let check_url = endpoint(&base_url, &service_sid, "VerificationCheck")?;
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .timeout(timeout)
-            .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                TwilioVerifyError::Config(format!(
-                    "could not build the HTTP client: {}",
-                    error_chain(&e)
-                ))
-            })?;
+        let client = upstream::client(timeout).map_err(TwilioVerifyError::Config)?;
         Ok(Self {
             client,
             verifications_url,
@@ -341,10 +324,18 @@ impl TwilioVerify {
         })
     }
 
-    /// Starts a verification for `to` over SMS (Twilio resends the same code while one is
-    /// pending), with Twilio's own error.
-    pub async fn create_verification(&self, to: &PhoneNumber) -> Result<(), TwilioVerifyError> {
-        let form = [("To", to.as_e164()), ("Channel", "sms")];
+    /// Starts a verification for `to` over `channel` (`sms`, or `call` for a voice call;
+    /// Twilio resends the same code while one is pending), with Twilio's own error.
+    pub async fn create_verification(
+        &self,
+        to: &PhoneNumber,
+        channel: Channel,
+    ) -> Result<(), TwilioVerifyError> {
+        let channel = match channel {
+            Channel::Sms => "sms",
+            Channel::Voice => "call",
+        };
+        let form = [("To", to.as_e164()), ("Channel", channel)];
         self.call(Operation::Send, to, &form, interpret_send).await
     }
 
@@ -373,7 +364,7 @@ impl TwilioVerify {
         };
         let started = Instant::now();
         let exchanged = self.exchange(url, form).await;
-        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let elapsed_ms = upstream::elapsed_ms(started);
         let http_status = exchanged.as_ref().ok().map(|(http, _)| *http);
         let result = exchanged.and_then(|(http, body)| interpret(http, &body));
         tracing::debug!(
@@ -417,42 +408,19 @@ impl TwilioVerify {
         url: &Url,
         form: &[(&str, &str)],
     ) -> Result<(u16, Vec<u8>), TwilioVerifyError> {
-        let mut response = self
+        let request = self
             .client
             .post(url.clone())
             .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
-            .header(reqwest::header::ACCEPT, "application/json")
-            .form(form)
-            .send()
+            .form(form);
+        let answer = upstream::exchange(request, self.timeout)
             .await
-            .map_err(|e| self.transport_error(&e))?;
-        let http = response.status().as_u16();
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| self.transport_error(&e))?
-        {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                // Leaves a truncated body: it will not parse, and an error status still
-                // classifies by itself.
-                let room = MAX_BODY_BYTES - body.len();
-                body.extend_from_slice(&chunk[..room]);
-                break;
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok((http, body))
-    }
-
-    fn transport_error(&self, e: &reqwest::Error) -> TwilioVerifyError {
-        if e.is_timeout() {
-            TwilioVerifyError::Timeout(self.timeout)
-        } else if e.is_connect() {
-            TwilioVerifyError::Connect(error_chain(e))
-        } else {
-            TwilioVerifyError::Transport(error_chain(e))
-        }
+            .map_err(|e| match e {
+                TransportError::Timeout(t) => TwilioVerifyError::Timeout(t),
+                TransportError::Connect(why) => TwilioVerifyError::Connect(why),
+                TransportError::Transport(why) => TwilioVerifyError::Transport(why),
+            })?;
+        Ok((answer.http, answer.body))
     }
 }
 
@@ -460,11 +428,12 @@ impl TwilioVerify {
 impl Verifier for TwilioVerify {
     fn send<'a>(
         &'a self,
-        to: &'a PhoneNumber,
+        delivery: &'a Delivery<'a>,
         _previous: Option<&'a Receipt>,
     ) -> BoxFuture<'a, Result<Receipt, VerifyError>> {
         Box::pin(async move {
-            self.create_verification(to).await?;
+            self.create_verification(delivery.to, delivery.channel)
+                .await?;
             Ok(Receipt::default())
         })
     }
@@ -480,6 +449,10 @@ impl Verifier for TwilioVerify {
 
     fn name(&self) -> &'static str {
         "twilio-verify"
+    }
+
+    fn channels(&self) -> &'static [Channel] {
+        &Channel::ALL
     }
 }
 
@@ -578,78 +551,15 @@ fn classify(operation: Operation, http: u16, body: &[u8]) -> TwilioVerifyError {
     }
 }
 
-/// Refuses base URLs that could not carry the API or would send the token in clear.
-fn check_base_url(base: &Url) -> Result<(), TwilioVerifyError> {
-    let refuse = |why: String| Err(TwilioVerifyError::Config(why));
-    if base.cannot_be_a_base() {
-        return refuse(format!("the base URL {base} cannot have a path"));
-    }
-    if !base.username().is_empty() || base.password().is_some() {
-        return refuse("the base URL must not carry credentials".to_owned());
-    }
-    match base.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback(base) => Ok(()),
-        "http" => refuse(format!(
-            "the base URL {base} is plain http to a non-loopback host; use https"
-        )),
-        other => refuse(format!(
-            "the base URL scheme {other:?} is not http or https"
-        )),
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
 /// `VA` and 32 hex digits, the pattern Twilio's spec gives for a service SID.
 fn looks_like_service_sid(sid: &str) -> bool {
     sid.len() == 34 && sid.starts_with("VA") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// `{base}/v2/Services/{service_sid}/{leaf}`, the SID as one percent-encoded segment (so
-/// `/`, `?`, `#`, `%` and `\` in it stay inside it). Any query or fragment of the base is
-/// dropped; a path prefix of the base is kept.
+/// `{base}/v2/Services/{service_sid}/{leaf}`, the SID as one percent-encoded segment.
 fn endpoint(base: &Url, service_sid: &str, leaf: &str) -> Result<Url, TwilioVerifyError> {
-    let mut url = base.clone();
-    url.set_query(None);
-    url.set_fragment(None);
-    url.path_segments_mut()
-        .map_err(|()| TwilioVerifyError::Config(format!("the base URL {base} cannot have a path")))?
-        .pop_if_empty()
-        .extend(["v2", "Services", service_sid, leaf]);
-    Ok(url)
-}
-
-/// An error and its sources, joined: reqwest's own message alone rarely says what failed.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// Makes upstream text safe for errors and logs: numbers and codes masked by the one rule
-/// (`domain::redact`), control characters turned into spaces, cut to 200 characters.
-pub fn scrub(text: &str) -> String {
-    let out = crate::domain::redact::redact(text);
-    if out.chars().count() > MAX_UPSTREAM_TEXT {
-        let mut cut: String = out.chars().take(MAX_UPSTREAM_TEXT).collect();
-        cut.push('…');
-        cut
-    } else {
-        out
-    }
+    upstream::endpoint(base, &["v2", "Services", service_sid, leaf])
+        .map_err(TwilioVerifyError::Config)
 }
 
 #[cfg(test)]
@@ -1025,7 +935,7 @@ mod tests {
         assert_eq!(scrub("60200 - 20404"), "60200 - 20404");
         assert_eq!(scrub("a\nb\u{7}c"), "a b c");
         let long = "x".repeat(1000);
-        assert_eq!(scrub(&long).chars().count(), MAX_UPSTREAM_TEXT + 1);
+        assert_eq!(scrub(&long).chars().count(), 201);
     }
 
     #[test]
