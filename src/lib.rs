@@ -15,6 +15,8 @@ pub mod domain;
 #[cfg(feature = "tools")]
 pub mod fake_verify;
 #[cfg(feature = "tools")]
+pub mod fakes;
+#[cfg(feature = "tools")]
 pub mod load;
 pub mod log_throttle;
 pub mod reload;
