@@ -6,6 +6,7 @@
 pub mod courier;
 pub mod local;
 pub mod outbox;
+pub mod sender;
 pub mod twilio;
 pub mod upstream;
 
