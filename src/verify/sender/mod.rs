@@ -9,7 +9,7 @@ use crate::verify::VerifyError;
 /// Logs one sender call the way every sender does: `verify.request` at debug, and
 /// `verify.upstream_error` (error when only the operator can fix it, warn otherwise). The
 /// number is masked; the message text (which holds the code) is never logged.
-pub(crate) fn log_call(
+pub fn log_call(
     sender: &'static str,
     to: &PhoneNumber,
     http_status: Option<u16>,
