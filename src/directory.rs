@@ -1392,6 +1392,63 @@ role = "participant"
         assert!(parse(TWO_ROOMS).unwrap().warnings().len() == 1);
     }
 
+    const CHANNELS: &str = r#"
+[[conference]]
+name = "Ops"
+
+[[conference.participant]]
+name = "Ada"
+phone = "+12025550101"
+role = "moderator"
+
+[[conference.participant]]
+name = "Grace"
+phone = "+12025550107"
+code_to = "+1 202 555 0199"
+channel = "voice"
+
+[[conference.participant]]
+name = "Linus"
+phone = "+12025550108"
+channel = "voice"
+"#;
+
+    #[test]
+    fn channels_and_code_to_are_read_and_default_to_sms_to_the_caller_id() {
+        let d = parse(CHANNELS).unwrap();
+        let people = d.conferences()[0].participants();
+        assert_eq!(people[0].channel, Channel::Sms);
+        assert_eq!(people[0].code_phone().as_e164(), "+12025550101");
+        assert_eq!(people[1].channel, Channel::Voice);
+        assert_eq!(people[1].code_phone().as_e164(), "+12025550199");
+        assert_eq!(people[1].channel_line, 14);
+        // A voice call to the phone that is calling rings only with call waiting.
+        let warnings = d.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("people.toml:19:"), "{warnings:?}");
+        assert!(warnings[0].contains("Linus"), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_channel_the_verifier_cannot_deliver_is_refused_with_its_line() {
+        let d = parse(CHANNELS).unwrap();
+        assert!(d.check_channels("twilio", &Channel::ALL).is_ok());
+        let err = d.check_channels("builtin", &[Channel::Sms]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("people.toml:14: participant \"Grace\""),
+            "{text}"
+        );
+        assert!(text.contains("\"voice\""), "{text}");
+        assert!(!text.contains("2025550"), "{text}");
+        let bad = CHANNELS.replace("channel = \"voice\"\n\n[[", "channel = \"pager\"\n\n[[");
+        let text = parse(&bad).unwrap_err().to_string();
+        assert!(
+            text.starts_with("people.toml:14: unknown channel \"pager\""),
+            "{text}"
+        );
+    }
+
     #[test]
     fn summary_lists_everyone_masked() {
         let summary = parse(TWO_ROOMS).unwrap().summary();

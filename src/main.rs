@@ -42,20 +42,43 @@ async fn main() -> ExitCode {
         Command::Load(args) => bridgekeeper::load::run(args).await,
         #[cfg(feature = "tools")]
         Command::FakeVerify(args) => bridgekeeper::fake_verify::run(args).await,
-        Command::Check(args) => match Directory::load(&args.file) {
-            Ok(directory) => {
-                use std::io::Write;
-                // A closed pipe (`check | head`) is not an error worth a panic.
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{}: OK", args.file.display())
-                    .and_then(|()| write!(out, "{}", directory.summary()));
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Check(args) => check(&args),
+    }
+}
+
+/// `bridgekeeper check`: the file's own rules, then the channels its participants ask for
+/// against the verifier the environment configures (as `serve` would read it).
+fn check(args: &bridgekeeper::cli::CheckArgs) -> ExitCode {
+    let verifier = match bridgekeeper::config::verifier_settings(&|name| std::env::var(name).ok()) {
+        Ok(verifier) => verifier,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let checked = Directory::load(&args.file).and_then(|directory| {
+        directory
+            .check_channels(verifier.name(), verifier.channels())
+            .map(|()| directory)
+    });
+    match checked {
+        Ok(directory) => {
+            use std::io::Write;
+            // A closed pipe (`check | head`) is not an error worth a panic.
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "{}: OK (verifier: {})",
+                args.file.display(),
+                verifier.name()
+            )
+            .and_then(|()| write!(out, "{}", directory.summary()));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -38,7 +38,7 @@ impl Reloader {
     /// Must be called inside a Tokio runtime. When it returns, the SIGHUP handler and the
     /// watch are in place. If the watch cannot be set up (inotify limits, a missing
     /// directory) it logs a warning and only SIGHUP reloads.
-    pub fn start(path: PathBuf, roster: Arc<SharedRoster>) -> Self {
+    pub fn start(path: PathBuf, roster: Arc<SharedRoster>, accepts: Accepts) -> Self {
         let hangups = Hangups::listen();
         let (events, watcher) = match watch(&path) {
             Ok((events, watcher)) => (Some(events), Some(watcher)),
@@ -69,6 +69,7 @@ impl Reloader {
         let worker = Worker {
             path,
             roster,
+            accepts,
             memory,
             debounce: Debounce::new(DEBOUNCE, DEBOUNCE_MAX),
         };
@@ -340,9 +341,29 @@ async fn sleep_until(due: Option<Instant>) {
 }
 
 /// The reloader's task: its state lives here, so no lock is needed.
+/// What a new participants file must fit besides its own rules: the channels the verifier
+/// can deliver (a file asking for another is refused like a broken one).
+#[derive(Debug, Clone, Copy)]
+pub struct Accepts {
+    /// The verifier's name, for the message.
+    pub verifier: &'static str,
+    /// The channels it can deliver.
+    pub channels: &'static [crate::verify::Channel],
+}
+
+impl Default for Accepts {
+    fn default() -> Self {
+        Self {
+            verifier: "dev",
+            channels: &crate::verify::Channel::ALL,
+        }
+    }
+}
+
 struct Worker {
     path: PathBuf,
     roster: Arc<SharedRoster>,
+    accepts: Accepts,
     memory: Memory,
     debounce: Debounce,
 }
@@ -424,7 +445,11 @@ impl Worker {
             }
         }
         let parsed = match String::from_utf8(bytes) {
-            Ok(text) => Directory::parse(&text, &file),
+            Ok(text) => Directory::parse(&text, &file).and_then(|directory| {
+                directory
+                    .check_channels(self.accepts.verifier, self.accepts.channels)
+                    .map(|()| directory)
+            }),
             Err(_) => Err(DirectoryError::Unreadable {
                 file,
                 source: std::io::Error::new(
@@ -650,6 +675,7 @@ role = "moderator"
         let mut worker = Worker {
             path: path.clone(),
             roster: shared.clone(),
+            accepts: Accepts::default(),
             memory: Memory::default(),
             debounce: Debounce::new(DEBOUNCE, DEBOUNCE_MAX),
         };

@@ -717,6 +717,11 @@ guest_pin = "48291735"
 name = "Ada"
 phone = "+12025550101"
 role = "moderator"
+[[conference.participant]]
+name = "Grace"
+phone = "+12025550107"
+code_to = "+12025550199"
+channel = "voice"
 "#;
     const RIGHT: &str = "123456";
 
@@ -863,6 +868,58 @@ role = "moderator"
             panic!("{joined:?}")
         };
         assert_eq!(role, crate::domain::Role::Moderator);
+    }
+
+    fn words(reply: &Reply) -> String {
+        match reply {
+            Reply::Ask { say, .. } => say.join(" "),
+            other => panic!("not a question: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_code_to_another_phone_goes_there_by_its_channel_and_is_checked_for_it() {
+        let rig = rig();
+        let call = event(40, Some("+12025550107"));
+        let asked = rig.service.incoming(TWIML, &call).await;
+        assert!(
+            words(&asked.reply)
+                .contains("We are calling your phone ending in 99 with a six-digit code."),
+            "{asked:?}"
+        );
+        let token = next(&rig, &call, &asked).await;
+        let again = rig.service.keypad(token, Some("*")).await;
+        assert!(
+            words(&again.reply).contains("We are calling your phone ending in 99 again"),
+            "{again:?}"
+        );
+        let token = next(&rig, &call, &again).await;
+        let joined = rig.service.keypad(token, Some(RIGHT)).await;
+        assert!(matches!(joined.reply, Reply::Join { .. }), "{joined:?}");
+        assert_eq!(
+            *rig.verifier.log.lock().unwrap(),
+            [
+                "send +12025550199 voice Weekly",
+                "send +12025550199 voice Weekly",
+                "check +12025550199",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_caller_without_code_to_hears_their_own_phone_and_the_text_message() {
+        let rig = rig();
+        let call = event(41, Some("+12025550101"));
+        let asked = rig.service.incoming(TWIML, &call).await;
+        assert!(
+            words(&asked.reply)
+                .contains("We have sent a six-digit code by text message to your phone. "),
+            "{asked:?}"
+        );
+        assert_eq!(
+            *rig.verifier.log.lock().unwrap(),
+            ["send +12025550101 sms Weekly"]
+        );
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@ use crate::carrier::{CarrierKind, Carriers};
 use crate::clock::Clock;
 use crate::config::{SecretSource, Settings, StoreSettings, VerifierSettings, redacted_url};
 use crate::directory::Directory;
-use crate::reload::Reloader;
+use crate::reload::{Accepts, Reloader};
 use crate::roster::SharedRoster;
 use crate::routes;
 use crate::secret::ServerSecret;
@@ -43,6 +43,8 @@ pub struct Application {
     state_file: Option<PathBuf>,
     /// The participants file, reloaded while serving.
     participants: PathBuf,
+    /// What a reloaded participants file must fit (the verifier's channels).
+    accepts: Accepts,
     /// How many connections are served at once, and for how long.
     connections: crate::config::ConnectionLimits,
 }
@@ -51,6 +53,13 @@ impl Application {
     /// Loads the participants, picks the verifier and store, and binds the listener.
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let directory = Directory::load(&settings.participants)?;
+        // A participant's channel that the verifier cannot deliver is refused now (and on
+        // every reload), never at call time.
+        let accepts = Accepts {
+            verifier: settings.verifier.name(),
+            channels: settings.verifier.channels(),
+        };
+        directory.check_channels(accepts.verifier, accepts.channels)?;
         for warning in directory.warnings() {
             tracing::warn!(event = "directory.warning", "{warning}");
         }
@@ -151,7 +160,12 @@ impl Application {
                 })?;
                 (Arc::new(client), None)
             }
+            other => anyhow::bail!(
+                "BRIDGEKEEPER_VERIFIER={} is configured but not wired into this build yet",
+                other.name()
+            ),
         };
+        debug_assert_eq!(verifier.channels(), accepts.channels);
         let carriers = Carriers::from_settings(&settings.carriers, &public_url)
             .map_err(|e| anyhow::anyhow!(e))?;
         let calls = CallService {
@@ -184,6 +198,7 @@ impl Application {
             memory,
             state_file: settings.state_file,
             participants: settings.participants,
+            accepts,
             connections: settings.connections,
         })
     }
@@ -205,7 +220,11 @@ impl Application {
     ) -> std::io::Result<()> {
         let addr = self.listener.local_addr()?;
         // Before the listening line, so that SIGHUP reloads from then on.
-        let reloader = Reloader::start(self.participants.clone(), self.state.calls.roster.clone());
+        let reloader = Reloader::start(
+            self.participants.clone(),
+            self.state.calls.roster.clone(),
+            self.accepts,
+        );
         let conferences = self
             .state
             .calls

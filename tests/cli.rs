@@ -297,3 +297,98 @@ fn refused_calls_are_logged_with_the_masked_caller_and_the_banner_names_the_veri
     assert!(refused.contains("+1202•••0199"), "{refused}");
     assert!(!log.contains("2025550199"), "a full number in the log");
 }
+
+/// A file where Grace gets her code in a voice call on her mobile.
+const VOICE: &str = r#"[[conference]]
+name = "Weekly sync"
+
+[[conference.participant]]
+name = "Ada Lovelace"
+phone = "+1 202 555 0101"
+role = "moderator"
+
+[[conference.participant]]
+name = "Grace Hopper"
+phone = "+1 202 555 0107"
+code_to = "+1 202 555 0199"
+channel = "voice"
+"#;
+
+fn voice_file() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("participants.toml");
+    std::fs::write(&path, VOICE).unwrap();
+    (dir, path)
+}
+
+/// The built-in engine through Twilio's Messages API (SMS only), on an address nobody serves.
+const BUILTIN_TWILIO: [(&str, &str); 5] = [
+    ("BRIDGEKEEPER_SENDER", "twilio"),
+    ("TWILIO_ACCOUNT_SID", "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+    ("TWILIO_AUTH_TOKEN", "not-a-real-token"),
+    ("TWILIO_FROM_NUMBER", "+15550100000"),
+    ("TWILIO_API_BASE_URL", "http://127.0.0.1:9"),
+];
+
+#[test]
+fn check_refuses_a_channel_the_configured_verifier_cannot_deliver_naming_file_and_line() {
+    let (_dir, path) = voice_file();
+    let output = command()
+        .arg("check")
+        .arg(&path)
+        .envs(BUILTIN_TWILIO)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let prefix = format!("{}:13: ", path.display());
+    assert!(
+        stderr.starts_with(&prefix),
+        "want {prefix:?}, got {stderr:?}"
+    );
+    assert!(stderr.contains("Grace Hopper"), "{stderr}");
+    assert!(stderr.contains("\"voice\""), "{stderr}");
+    assert!(stderr.contains("builtin"), "{stderr}");
+    assert!(!stderr.contains("2025550"), "full number in: {stderr}");
+
+    // The same file is fine where a voice call can carry the code, and says where it goes.
+    let output = command().arg("check").arg(&path).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("verifier: dev"), "{stdout}");
+    assert!(stdout.contains("code by voice to +1202•••0199"), "{stdout}");
+    assert!(!stdout.contains("2025550199"), "full number in: {stdout}");
+}
+
+#[test]
+fn serve_refuses_at_start_up_a_channel_the_verifier_cannot_deliver() {
+    let (_dir, path) = voice_file();
+    let output = command()
+        .args(["serve", "--listen", "127.0.0.1:0", "--participants"])
+        .arg(&path)
+        .envs(BUILTIN_TWILIO)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:13: ", path.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cannot deliver"), "{stderr}");
+}
+
+#[test]
+fn check_refuses_an_incomplete_verifier_configuration_by_name() {
+    let output = command()
+        .arg("check")
+        .arg(example_participants())
+        .env("BRIDGEKEEPER_VERIFIER", "telnyx")
+        .env("TELNYX_API_KEY", "KEY-not-real")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("TELNYX_VERIFY_PROFILE_ID"), "{stderr}");
+    assert!(!stderr.contains("KEY-not-real"), "{stderr}");
+}

@@ -33,7 +33,7 @@ pub fn command_with_fd_limit(nofile: u32) -> Command {
     cmd
 }
 
-/// A command for `program` with no Twilio variables and no colours.
+/// A command for `program` with no provider variables and no colours.
 fn command_for(program: &str) -> Command {
     let mut cmd = Command::new(program);
     for var in [
@@ -41,6 +41,18 @@ fn command_for(program: &str) -> Command {
         "TWILIO_AUTH_TOKEN",
         "TWILIO_VERIFY_SERVICE_SID",
         "TWILIO_VERIFY_BASE_URL",
+        "TWILIO_API_BASE_URL",
+        "TWILIO_FROM_NUMBER",
+        "TELNYX_API_KEY",
+        "TELNYX_VERIFY_PROFILE_ID",
+        "TELNYX_API_BASE_URL",
+        "TELNYX_FROM_NUMBER",
+        "MESSAGEBIRD_ACCESS_KEY",
+        "MESSAGEBIRD_ORIGINATOR",
+        "MESSAGEBIRD_BASE_URL",
+        "BRIDGEKEEPER_VERIFIER",
+        "BRIDGEKEEPER_SENDER",
+        "BRIDGEKEEPER_SMS_TEMPLATE",
         "BRIDGEKEEPER_LISTEN",
         "BRIDGEKEEPER_PARTICIPANTS",
         "BRIDGEKEEPER_PUBLIC_URL",

@@ -1,6 +1,14 @@
 //! Typed settings, read once from flags and environment variables and passed down. No other
 //! module reads the environment.
 
+mod verifier;
+
+pub use verifier::{
+    DEFAULT_MESSAGEBIRD_BASE_URL, DEFAULT_TELNYX_API_BASE_URL, DEFAULT_TWILIO_API_BASE_URL,
+    DEFAULT_VERIFY_BASE_URL, MessageBirdVerifySettings, SenderSettings, TelnyxVerifySettings,
+    TwilioSettings, VerifierConfigError, VerifierSettings, verifier_settings,
+};
+
 use crate::secret::ServerSecret;
 pub use crate::server::ConnectionLimits;
 use clap::Args;
@@ -20,9 +28,21 @@ set the server runs in development mode and serves every carrier unauthenticated
   BRIDGEKEEPER_CARRIERX_KEY  CarrierX, POST /carrierx/voice?key=KEY
 
 Verifier (who sends and checks the codes):
-  BRIDGEKEEPER_VERIFIER      twilio or dev; unset: twilio when all three of TWILIO_ACCOUNT_SID,
-                             TWILIO_AUTH_TOKEN and TWILIO_VERIFY_SERVICE_SID are set, else dev
-  TWILIO_VERIFY_BASE_URL     Twilio Verify's base URL (https://verify.twilio.com)
+  BRIDGEKEEPER_VERIFIER      twilio, telnyx, messagebird, builtin or dev; unset: builtin when
+                             BRIDGEKEEPER_SENDER is set, else the one whose credentials are
+                             complete (several: refused), else dev
+  twilio                     TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_VERIFY_SERVICE_SID
+                             [TWILIO_VERIFY_BASE_URL, https://verify.twilio.com]
+  telnyx                     TELNYX_API_KEY, TELNYX_VERIFY_PROFILE_ID (a profile sending 6-digit
+                             codes) [TELNYX_API_BASE_URL, https://api.telnyx.com]
+  messagebird                MESSAGEBIRD_ACCESS_KEY, optional MESSAGEBIRD_ORIGINATOR
+                             [MESSAGEBIRD_BASE_URL, https://rest.messagebird.com]
+  builtin                    bridgekeeper's own codes, delivered by BRIDGEKEEPER_SENDER:
+    twilio                   TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER
+                             [TWILIO_API_BASE_URL, https://api.twilio.com]
+    telnyx                   TELNYX_API_KEY, TELNYX_FROM_NUMBER [TELNYX_API_BASE_URL]
+    messagebird              MESSAGEBIRD_ACCESS_KEY, MESSAGEBIRD_ORIGINATOR [MESSAGEBIRD_BASE_URL]
+  BRIDGEKEEPER_SMS_TEMPLATE  builtin's message, with {code} and optional {conference}
   BRIDGEKEEPER_ADMIN_TOKEN   opens GET /dev/outbox (Authorization: Bearer) once a carrier is real")]
 pub struct ServeArgs {
     /// Address to bind (host:port).
@@ -261,38 +281,6 @@ fn parse_public_url(raw: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-/// Twilio's settings, all from the environment (secrets do not belong on a command line).
-#[derive(Debug, Clone)]
-pub struct TwilioSettings {
-    /// `TWILIO_ACCOUNT_SID`.
-    pub account_sid: String,
-    /// `TWILIO_AUTH_TOKEN`: verifies webhook signatures and authenticates to Verify.
-    pub auth_token: SecretString,
-    /// `TWILIO_VERIFY_SERVICE_SID`.
-    pub verify_service_sid: String,
-    /// `TWILIO_VERIFY_BASE_URL`, `https://verify.twilio.com` by default.
-    pub verify_base_url: Url,
-}
-
-/// Which verification provider sends and checks the codes (`BRIDGEKEEPER_VERIFIER`).
-#[derive(Debug, Clone)]
-pub enum VerifierSettings {
-    /// The built-in engine delivering to `GET /dev/outbox` instead of a phone.
-    Dev,
-    /// Twilio Verify v2.
-    Twilio(TwilioSettings),
-}
-
-impl VerifierSettings {
-    /// The name `BRIDGEKEEPER_VERIFIER` takes for it.
-    pub fn name(&self) -> &'static str {
-        match self {
-            VerifierSettings::Dev => "dev",
-            VerifierSettings::Twilio(_) => "twilio",
-        }
-    }
-}
-
 /// The carriers' credentials: a carrier's webhooks are served (and authenticated) when its
 /// credential is set; with none set, the server is in development mode and serves every
 /// carrier unauthenticated. Independent of the verifier.
@@ -365,20 +353,9 @@ pub struct Settings {
 /// Why the settings cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// Some but not all of the Twilio variables are set.
-    #[error(
-        "Twilio mode needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_VERIFY_SERVICE_SID \
-         together; {present} set but {missing} missing (unset them all for development mode)"
-    )]
-    PartialTwilio {
-        /// The names that are set.
-        present: String,
-        /// The names that are missing.
-        missing: String,
-    },
-    /// `BRIDGEKEEPER_VERIFIER` names no verifier this build has.
-    #[error("BRIDGEKEEPER_VERIFIER={0} is not a verifier this server has; use twilio or dev")]
-    UnknownVerifier(String),
+    /// The verifier or sender settings are unusable.
+    #[error(transparent)]
+    Verifier(#[from] VerifierConfigError),
     /// A carrier credential is set but unusable; the variable is named.
     #[error("{name}: {reason}")]
     BadCredential {
@@ -387,9 +364,6 @@ pub enum ConfigError {
         /// What is wrong (never the value).
         reason: &'static str,
     },
-    /// `TWILIO_VERIFY_BASE_URL` is not an http(s) URL.
-    #[error("TWILIO_VERIFY_BASE_URL: {0}")]
-    BadVerifyBaseUrl(String),
     /// `BRIDGEKEEPER_REDIS_URL` is not a Redis URL.
     #[error("BRIDGEKEEPER_REDIS_URL {0}")]
     BadRedisUrl(String),
@@ -404,18 +378,9 @@ pub enum ConfigError {
     ZeroConnectionTimeout(&'static str),
 }
 
-/// The default Twilio Verify endpoint.
-pub const DEFAULT_VERIFY_BASE_URL: &str = "https://verify.twilio.com";
-
 /// The longest a verify timeout may be: a webhook makes at most two requests to the
 /// verifier, and both must fit inside Twilio's 15-second webhook timeout with room to spare.
 pub const MAX_VERIFY_TIMEOUT: Duration = Duration::from_secs(6);
-
-const TWILIO_VARS: [&str; 3] = [
-    "TWILIO_ACCOUNT_SID",
-    "TWILIO_AUTH_TOKEN",
-    "TWILIO_VERIFY_SERVICE_SID",
-];
 
 impl Settings {
     /// Checks the parsed flags against the process environment.
@@ -428,8 +393,7 @@ impl Settings {
         args: ServeArgs,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        let verifier = verifier_settings(&env, set("BRIDGEKEEPER_VERIFIER"))?;
+        let verifier = verifier_settings(&env)?;
         let carriers = carrier_settings(&env)?;
         let admin_token = match env("BRIDGEKEEPER_ADMIN_TOKEN") {
             None => None,
@@ -552,63 +516,6 @@ impl Settings {
     pub fn use_twilio(&mut self, twilio: TwilioSettings) {
         self.carriers.twilio = Some(twilio.auth_token.clone());
         self.verifier = VerifierSettings::Twilio(twilio);
-    }
-}
-
-/// Reads `BRIDGEKEEPER_VERIFIER` and the Twilio Verify variables. Unset, the verifier is the
-/// one whose credentials are complete (Twilio Verify when all three `TWILIO_*` are set); some
-/// but not all Verify variables are refused by name; none means `dev`.
-fn verifier_settings(
-    env: &impl Fn(&str) -> Option<String>,
-    chosen: Option<String>,
-) -> Result<VerifierSettings, ConfigError> {
-    let values = TWILIO_VARS.map(|name| env(name).filter(|v| !v.trim().is_empty()));
-    let twilio = || match &values {
-        [
-            Some(account_sid),
-            Some(auth_token),
-            Some(verify_service_sid),
-        ] => {
-            let raw_base = env("TWILIO_VERIFY_BASE_URL")
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| DEFAULT_VERIFY_BASE_URL.to_owned());
-            Ok(VerifierSettings::Twilio(TwilioSettings {
-                account_sid: account_sid.trim().to_owned(),
-                auth_token: SecretString::from(auth_token.trim().to_owned()),
-                verify_service_sid: verify_service_sid.trim().to_owned(),
-                verify_base_url: parse_base_url(&raw_base)
-                    .map_err(ConfigError::BadVerifyBaseUrl)?,
-            }))
-        }
-        partial => {
-            let names = |present: bool| {
-                let names: Vec<&str> = TWILIO_VARS
-                    .iter()
-                    .zip(partial)
-                    .filter(|(_, v)| v.is_some() == present)
-                    .map(|(n, _)| *n)
-                    .collect();
-                if names.is_empty() {
-                    "none of them".to_owned()
-                } else {
-                    names.join(" and ")
-                }
-            };
-            Err(ConfigError::PartialTwilio {
-                present: names(true),
-                missing: names(false),
-            })
-        }
-    };
-    match chosen.as_deref().map(str::trim) {
-        Some("twilio") => twilio(),
-        Some("dev") => Ok(VerifierSettings::Dev),
-        Some(other) => Err(ConfigError::UnknownVerifier(other.to_owned())),
-        // The auth token alone is a carrier credential and says nothing about the verifier.
-        None => match &values {
-            [None, _, None] => Ok(VerifierSettings::Dev),
-            _ => twilio(),
-        },
     }
 }
 
@@ -828,7 +735,10 @@ mod tests {
         bad.push(("TWILIO_VERIFY_BASE_URL", "verify.twilio.com"));
         assert!(matches!(
             settings(&bad),
-            Err(ConfigError::BadVerifyBaseUrl(_))
+            Err(ConfigError::Verifier(VerifierConfigError::BadBaseUrl {
+                name: "TWILIO_VERIFY_BASE_URL",
+                ..
+            }))
         ));
         let long = Cli::parse_from(["bk", "--verify-timeout", "20s"]).serve;
         assert!(matches!(
