@@ -5,9 +5,16 @@
 //! ([`FakeVerify::start`]); `bridgekeeper fake-verify` ([`run`]) serves it on its own for
 //! benchmarks and rehearsals.
 //!
+//! Verify's codes go out over `sms` or `call` (a voice call that speaks the code). The same
+//! server also serves Twilio's Messages API (`POST /2010-04-01/Accounts/{AccountSid}/
+//! Messages.json`), which the built-in engine's Twilio sender posts its texts to: the code in
+//! each message's body is "texted" like a Verify code ([`FakeVerify::sent_codes`],
+//! [`FakeVerify::watch_sends`]) and the message is kept ([`FakeVerify::messages`]).
+//!
 //! It is strict where Twilio is lenient: a form field the spec does not define for the
-//! endpoint, a repeated field, or a missing `To`/`Channel`/`Code` is a 400 with code 60200,
-//! so a client that strays from the spec fails loudly.
+//! endpoint, a repeated field, or a missing `To`/`Channel`/`Code` is a 400 with code 60200 on
+//! Verify (20001 on Messages, whose own codes for a missing or bad `To`, sender or `Body` are
+//! answered as Twilio does), so a client that strays from the spec fails loudly.
 //!
 //! Its memory stays bounded on long runs: it keeps the last [`DEFAULT_HISTORY`] requests (by
 //! default), at most [`KEPT_CODES_PER_NUMBER`] codes per number, and it sweeps out expired
@@ -79,6 +86,42 @@ pub const VERIFICATION_FIELDS: &[&str] = &[
     "Tags",
 ];
 
+/// The form fields Twilio's spec defines for `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`.
+/// `MediaUrl` and `PersistentAction` are lists (they may repeat); the others may not.
+pub const MESSAGE_FIELDS: &[&str] = &[
+    "To",
+    "StatusCallback",
+    "ApplicationSid",
+    "MaxPrice",
+    "ProvideFeedback",
+    "Attempt",
+    "ValidityPeriod",
+    "ForceDelivery",
+    "ContentRetention",
+    "AddressRetention",
+    "SmartEncoded",
+    "PersistentAction",
+    "TrafficType",
+    "ShortenUrls",
+    "ScheduleType",
+    "SendAt",
+    "SendAsMms",
+    "ContentVariables",
+    "RiskCheck",
+    "From",
+    "FallbackFrom",
+    "MessagingServiceSid",
+    "Body",
+    "MediaUrl",
+    "ContentSid",
+];
+
+/// The Messages form fields that are lists, and so may repeat.
+const MESSAGE_LIST_FIELDS: &[&str] = &["MediaUrl", "PersistentAction"];
+
+/// The longest message body Twilio accepts, in characters.
+pub const MAX_BODY_CHARS: usize = 1600;
+
 /// The form fields Twilio's spec defines for `POST .../VerificationCheck`.
 pub const CHECK_FIELDS: &[&str] = &[
     "Code",
@@ -103,7 +146,8 @@ pub enum Failure {
     Status(u16),
     /// Wait this long (on top of the configured latency), then answer as usual.
     Hang(Duration),
-    /// A success status (201 for a send, 200 for a check) with a body that is not JSON.
+    /// A success status (201 for a send or a message, 200 for a check) with a body that is
+    /// not JSON.
     NotJson,
     /// This status and this JSON body, verbatim.
     Json {
@@ -114,14 +158,26 @@ pub enum Failure {
     },
 }
 
-/// A code the fake "texted": what [`FakeVerify::watch_sends`] delivers, one per successful
-/// send (a resend repeats the code).
+/// A code the fake "texted" or "called out": what [`FakeVerify::watch_sends`] delivers, one per
+/// successful Verify send (a resend repeats the code) and one per message holding a code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentCode {
     /// The number it went to, E.164.
     pub to: String,
     /// The code.
     pub code: String,
+    /// How: `sms` (a Verify `sms` send, or a message), or `voice` (a Verify `call` send), as
+    /// every fake names its channels.
+    pub channel: String,
+}
+
+/// One message the Messages API accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Message {
+    to: String,
+    /// `From`, or the `MessagingServiceSid` when that chose the sender.
+    from: String,
+    body: String,
 }
 
 /// One request the fake received.
@@ -198,6 +254,8 @@ impl Default for FakeVerifyConfig {
 struct Verification {
     sid: String,
     code: String,
+    /// The channel of the latest send, as Twilio names it (`sms`, `call`).
+    channel: &'static str,
     expires: Instant,
     checks: u32,
     created: String,
@@ -214,6 +272,7 @@ struct Inner {
     sends: HashMap<String, VecDeque<Instant>>,
     texted: HashMap<String, Texted>,
     requests: VecDeque<Recorded>,
+    messages: VecDeque<Message>,
     fixed_code: Option<String>,
     fail_next: Option<Failure>,
     fail_always: Option<Failure>,
@@ -228,6 +287,7 @@ impl Inner {
             sends: HashMap::new(),
             texted: HashMap::new(),
             requests: VecDeque::new(),
+            messages: VecDeque::new(),
             fixed_code,
             fail_next: None,
             fail_always: None,
@@ -255,6 +315,26 @@ impl Inner {
         self.texted
             .retain(|_, texted| now.duration_since(texted.last) < CODE_TTL);
     }
+
+    /// Keeps a code sent to `to` for [`FakeVerify::sent_codes`] and tells the watcher.
+    fn sent(&mut self, to: &str, code: String, channel: &str, now: Instant) {
+        let texted = self.texted.entry(to.to_owned()).or_insert_with(|| Texted {
+            codes: VecDeque::new(),
+            last: now,
+        });
+        if texted.codes.len() >= KEPT_CODES_PER_NUMBER {
+            texted.codes.pop_front();
+        }
+        texted.codes.push_back(code.clone());
+        texted.last = now;
+        if let Some(watcher) = &self.watcher {
+            let _ = watcher.send(SentCode {
+                to: to.to_owned(),
+                code,
+                channel: channel.to_owned(),
+            });
+        }
+    }
 }
 
 struct Shared {
@@ -281,7 +361,8 @@ impl Shared {
 
 /// A running fake Twilio Verify server; it stops accepting requests when dropped.
 pub struct FakeVerify {
-    /// Its origin, `http://HOST:PORT/`: the client's base URL (`TWILIO_VERIFY_BASE_URL`).
+    /// Its origin, `http://HOST:PORT/`: the clients' base URL (`TWILIO_VERIFY_BASE_URL` and
+    /// `TWILIO_API_BASE_URL`).
     pub base: Url,
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -370,7 +451,8 @@ impl FakeVerify {
         self.shared.received.load(Ordering::Relaxed)
     }
 
-    /// The codes "texted" to a number, oldest first (a resend repeats the code): the last
+    /// The codes sent to a number, oldest first, whether by a Verify send (over either
+    /// channel; a resend repeats the code) or in a message's body: the last
     /// [`KEPT_CODES_PER_NUMBER`], forgotten once nothing was sent to it for [`CODE_TTL`].
     pub fn sent_codes(&self, to: &str) -> Vec<String> {
         self.shared
@@ -379,6 +461,18 @@ impl FakeVerify {
             .get(to)
             .map(|t| t.codes.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The messages the Messages API accepted, oldest first, as `(To, From, Body)`; `From` is
+    /// the `MessagingServiceSid` when that chose the sender. The last
+    /// [`FakeVerifyConfig::history`] of them, like [`requests`](Self::requests).
+    pub fn messages(&self) -> Vec<(String, String, String)> {
+        self.shared
+            .lock()
+            .messages
+            .iter()
+            .map(|m| (m.to.clone(), m.from.clone(), m.body.clone()))
+            .collect()
     }
 
     /// From now on, every code sent is also delivered here (replacing an earlier watcher).
@@ -520,6 +614,16 @@ impl Shared {
                 service,
                 leaf @ ("Verifications" | "VerificationCheck"),
             ] => (*service, *leaf),
+            ["2010-04-01", "Accounts", account, "Messages.json"] => {
+                let account = percent_encoding::percent_decode_str(account).decode_utf8_lossy();
+                if account != self.account_sid {
+                    return not_found(path);
+                }
+                if method != Method::POST {
+                    return twilio_error(405, 20004, "Method not allowed");
+                }
+                return self.message(form);
+            }
             _ => return not_found(path),
         };
         let service = percent_encoding::percent_decode_str(service).decode_utf8_lossy();
@@ -548,9 +652,13 @@ impl Shared {
         if !is_e164(to) {
             return invalid_parameter(&format!("Invalid parameter `To`: {to}"));
         }
-        if channel != "sms" {
-            return invalid_parameter(&format!("Invalid parameter `Channel`: {channel}"));
-        }
+        let (channel, watched) = match channel {
+            "sms" => ("sms", "sms"),
+            "call" => ("call", "voice"),
+            other => {
+                return invalid_parameter(&format!("Invalid parameter `Channel`: {other}"));
+            }
+        };
         let now = Instant::now();
         let mut guard = self.lock();
         guard.sweep_if_due(now);
@@ -572,6 +680,7 @@ impl Shared {
         let fresh = || Verification {
             sid: sid("VE"),
             code: inner.fixed_code.clone().unwrap_or_else(random_code),
+            channel,
             expires: now + CODE_TTL,
             checks: 0,
             created: timestamp(),
@@ -587,29 +696,17 @@ impl Shared {
             }
             Entry::Vacant(vacant) => vacant.insert(fresh()),
         };
+        // A resend over another channel keeps the code and says how it went this time.
+        v.channel = channel;
         let (vsid, code, created) = (v.sid.clone(), v.code.clone(), v.created.clone());
-        let texted = inner.texted.entry(to.to_owned()).or_insert_with(|| Texted {
-            codes: VecDeque::new(),
-            last: now,
-        });
-        if texted.codes.len() >= KEPT_CODES_PER_NUMBER {
-            texted.codes.pop_front();
-        }
-        texted.codes.push_back(code.clone());
-        texted.last = now;
-        if let Some(watcher) = &inner.watcher {
-            let _ = watcher.send(SentCode {
-                to: to.to_owned(),
-                code,
-            });
-        }
+        inner.sent(to, code, watched, now);
         drop(guard);
         let body = json!({
             "sid": vsid,
             "service_sid": self.service_sid,
             "account_sid": self.account_sid,
             "to": to,
-            "channel": "sms",
+            "channel": channel,
             "status": "pending",
             "valid": false,
             "date_created": created,
@@ -618,7 +715,7 @@ impl Shared {
             "amount": null,
             "payee": null,
             "send_code_attempts": [
-                {"time": timestamp(), "channel": "SMS", "attempt_sid": sid("VL")}
+                {"time": timestamp(), "channel": channel.to_ascii_uppercase(), "attempt_sid": sid("VL")}
             ],
             "sna": null,
             "url": format!(
@@ -656,7 +753,7 @@ impl Shared {
         }
         v.checks = v.checks.saturating_add(1);
         let approved = v.code == code;
-        let (vsid, created) = (v.sid.clone(), v.created.clone());
+        let (vsid, created, channel) = (v.sid.clone(), v.created.clone(), v.channel);
         if approved {
             inner.pending.remove(to);
         }
@@ -666,7 +763,7 @@ impl Shared {
             "service_sid": self.service_sid,
             "account_sid": self.account_sid,
             "to": to,
-            "channel": "sms",
+            "channel": channel,
             "status": if approved { "approved" } else { "pending" },
             "valid": approved,
             "amount": null,
@@ -676,6 +773,134 @@ impl Shared {
             "date_updated": timestamp(),
         });
         json_response(StatusCode::OK, body)
+    }
+}
+
+impl Shared {
+    /// `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`: queue a text, keep the code
+    /// in its body. Twilio ignores fields it does not know; the fake refuses them (20001).
+    fn message(&self, form: &[(String, String)]) -> Response {
+        let mut fields: HashMap<&str, &str> = HashMap::new();
+        for (name, value) in form {
+            let name = name.as_str();
+            if !MESSAGE_FIELDS.contains(&name) {
+                return twilio_error(
+                    400,
+                    20001,
+                    &format!("Unknown parameter `{name}`: not defined for this resource"),
+                );
+            }
+            if fields.insert(name, value).is_some() && !MESSAGE_LIST_FIELDS.contains(&name) {
+                return twilio_error(
+                    400,
+                    20001,
+                    &format!("Parameter `{name}` given more than once"),
+                );
+            }
+        }
+        let given = |name: &str| fields.get(name).copied().filter(|v| !v.is_empty());
+        let Some(to) = given("To") else {
+            return twilio_error(400, 21604, &error_message(21604, "", None));
+        };
+        if !is_e164(to) {
+            return twilio_error(400, 21211, &error_message(21211, "", Some(to)));
+        }
+        let (from, service) = (given("From"), given("MessagingServiceSid"));
+        let sender = match (from, service) {
+            (None, None) => return twilio_error(400, 21603, &error_message(21603, "", None)),
+            // Twilio takes both (a sender from the service's pool); the fake wants one.
+            (Some(_), Some(_)) => {
+                return twilio_error(
+                    400,
+                    21603,
+                    "Give one of 'From' and 'MessagingServiceSid', not both",
+                );
+            }
+            (Some(from), None) if !is_sender(from) => {
+                return twilio_error(400, 21606, &error_message(21606, "", None));
+            }
+            (None, Some(service)) if !is_messaging_service_sid(service) => {
+                return twilio_error(
+                    400,
+                    21701,
+                    &format!("The Messaging Service Sid {service} is invalid"),
+                );
+            }
+            (Some(sender), None) | (None, Some(sender)) => sender,
+        };
+        let Some(body) = given("Body") else {
+            return twilio_error(400, 21602, &error_message(21602, "", None));
+        };
+        if body.chars().count() > MAX_BODY_CHARS {
+            return twilio_error(400, 21617, &error_message(21617, "", None));
+        }
+        let now = Instant::now();
+        let mut inner = self.lock();
+        inner.sweep_if_due(now);
+        if self.history > 0 {
+            while inner.messages.len() >= self.history {
+                inner.messages.pop_front();
+            }
+            inner.messages.push_back(Message {
+                to: to.to_owned(),
+                from: sender.to_owned(),
+                body: body.to_owned(),
+            });
+        }
+        if let Some(code) = crate::fakes::code_in(body) {
+            inner.sent(to, code, "sms", now);
+        }
+        drop(inner);
+        let msid = sid("SM");
+        let date = rfc2822();
+        let resource = format!("/2010-04-01/Accounts/{}/Messages/{msid}", self.account_sid);
+        let body = json!({
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "body": body,
+            "date_created": date,
+            "date_sent": null,
+            "date_updated": date,
+            "direction": "outbound-api",
+            "error_code": null,
+            "error_message": null,
+            "from": from,
+            "messaging_service_sid": service,
+            "num_media": "0",
+            "num_segments": segments(body).to_string(),
+            "price": null,
+            "price_unit": "USD",
+            "sid": msid,
+            // A service picks its sender before the message is queued.
+            "status": if from.is_some() { "queued" } else { "accepted" },
+            "subresource_uris": {"media": format!("{resource}/Media.json")},
+            "to": to,
+            "uri": format!("{resource}.json"),
+        });
+        json_response(StatusCode::CREATED, body)
+    }
+}
+
+/// A sender the fake's account "owns": any E.164 number, a short code (5 or 6 digits) or an
+/// alphanumeric sender ID (up to 11 letters, digits and spaces, at least one letter).
+fn is_sender(from: &str) -> bool {
+    let short_code = (5..=6).contains(&from.len()) && from.bytes().all(|b| b.is_ascii_digit());
+    let alphanumeric = (1..=11).contains(&from.len())
+        && from.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ')
+        && from.bytes().any(|b| b.is_ascii_alphabetic());
+    is_e164(from) || short_code || alphanumeric
+}
+
+/// `MG` and 32 hex digits, the spec's pattern for a Messaging Service SID.
+fn is_messaging_service_sid(sid: &str) -> bool {
+    sid.len() == 34 && sid.starts_with("MG") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// How many SMS segments Twilio would bill for a body (GSM-7 sizes: 160, or 153 each).
+fn segments(body: &str) -> usize {
+    match body.chars().count() {
+        0..=160 => 1,
+        n => n.div_ceil(153),
     }
 }
 
@@ -755,6 +980,7 @@ fn not_found(path: &str) -> Response {
 /// Twilio's message for an error code; like Twilio, 60200 echoes the number.
 fn error_message(code: u32, path: &str, to: Option<&str>) -> String {
     match code {
+        20001 => "Unknown parameters".to_owned(),
         20003 => "Authenticate".to_owned(),
         20404 => {
             let resource = path.strip_prefix("/v2").unwrap_or(path);
@@ -762,6 +988,34 @@ fn error_message(code: u32, path: &str, to: Option<&str>) -> String {
         }
         20429 => "Too many requests".to_owned(),
         20500 => "An internal server error has occurred".to_owned(),
+        // The Messages API's, from Twilio's error dictionary; like Twilio, some echo the number.
+        21211 => format!("Invalid 'To' Phone Number: {}", to.unwrap_or_default()),
+        21408 => format!(
+            "Permission to send an SMS has not been enabled for the region indicated by the \
+             'To' number: {}",
+            to.unwrap_or_default()
+        ),
+        21602 => "Message body is required.".to_owned(),
+        21603 => "A 'From' phone number is required.".to_owned(),
+        21604 => "A 'To' phone number is required.".to_owned(),
+        21606 => "The 'From' phone number provided is not a valid message-capable Twilio phone \
+                  number for this destination/account"
+            .to_owned(),
+        21610 => "Attempt to send to unsubscribed recipient".to_owned(),
+        21612 => format!(
+            "The 'To' phone number: {}, is not currently reachable using the 'From' phone \
+             number via SMS.",
+            to.unwrap_or_default()
+        ),
+        21614 => format!(
+            "'To' number {} is not a valid mobile number",
+            to.unwrap_or_default()
+        ),
+        21617 => "The concatenated message body exceeds the 1600 character limit.".to_owned(),
+        30003 => "Unreachable destination handset".to_owned(),
+        30005 => "Unknown destination handset".to_owned(),
+        30006 => "Landline or unreachable carrier".to_owned(),
+        30007 => "Message filtered".to_owned(),
         60200 => match to {
             Some(to) => format!("Invalid parameter `To`: {to}"),
             None => "Invalid parameter".to_owned(),
@@ -835,7 +1089,14 @@ fn sid(prefix: &str) -> String {
     format!("{prefix}{hex}")
 }
 
-/// Now, as Twilio writes it: `2015-07-30T20:00:00Z`.
+/// Now, as Twilio's 2010 API writes it: `Thu, 30 Jul 2015 20:12:31 +0000`.
+fn rfc2822() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.format(&time::format_description::well_known::Rfc2822)
+        .unwrap_or_default()
+}
+
+/// Now, as Twilio Verify writes it: `2015-07-30T20:00:00Z`.
 fn timestamp() -> String {
     let now = time::OffsetDateTime::now_utc();
     let now = now.replace_nanosecond(0).unwrap_or(now);
@@ -843,7 +1104,8 @@ fn timestamp() -> String {
         .unwrap_or_default()
 }
 
-/// `bridgekeeper fake-verify`: a fake Twilio Verify v2 for benchmarks and rehearsals.
+/// `bridgekeeper fake-verify`: a fake Twilio Verify v2 and Messages API for benchmarks and
+/// rehearsals.
 ///
 /// It prints one line with its base URL and the environment to give `bridgekeeper serve`,
 /// then serves until Ctrl-C or SIGTERM, printing a line for each code it "texts" (unless
@@ -918,9 +1180,10 @@ pub fn banner(fake: &FakeVerify, args: &FakeVerifyArgs) -> String {
         None => "random codes".to_owned(),
     };
     format!(
-        "fake Twilio Verify on {base} ({latency}, {limits}, {codes}); give the server: \
-         TWILIO_VERIFY_BASE_URL={} TWILIO_ACCOUNT_SID={} TWILIO_AUTH_TOKEN={} \
-         TWILIO_VERIFY_SERVICE_SID={}",
+        "fake Twilio Verify and Messages on {base} ({latency}, {limits}, {codes}); give the \
+         server: TWILIO_VERIFY_BASE_URL={} TWILIO_API_BASE_URL={} TWILIO_ACCOUNT_SID={} \
+         TWILIO_AUTH_TOKEN={} TWILIO_VERIFY_SERVICE_SID={}",
+        shell_word(base),
         shell_word(base),
         shell_word(&args.account_sid),
         shell_word(&args.auth_token),
@@ -932,8 +1195,13 @@ pub fn banner(fake: &FakeVerify, args: &FakeVerifyArgs) -> String {
 /// everywhere else, and the code in full. The fake's codes are not secrets: no text message
 /// is sent, and whoever reads this line could as well have asked the fake itself.
 pub fn sent_line(sent: &SentCode) -> String {
+    let how = if sent.channel == "voice" {
+        " (voice call)"
+    } else {
+        ""
+    };
     format!(
-        "code {} sent to {}",
+        "code {} sent to {}{how}",
         sent.code,
         crate::domain::redact::mask_number(&sent.to)
     )
@@ -1051,6 +1319,70 @@ mod tests {
     }
 
     #[test]
+    fn senders_and_segments_are_read_like_twilio() {
+        for from in ["+15550009999", "12345", "Bridge Ops", "MyCo2"] {
+            assert!(is_sender(from), "{from}");
+        }
+        for from in [
+            "",
+            "+1555-000",
+            "whatsapp:+15550009999",
+            "A long sender",
+            "1234",
+        ] {
+            assert!(!is_sender(from), "{from}");
+        }
+        assert!(is_messaging_service_sid(
+            "MGfa4efa4efa4efa4efa4efa4efa4efa4e"
+        ));
+        assert!(!is_messaging_service_sid("MGfa4e"));
+        assert!(!is_messaging_service_sid(
+            "VAfa4efa4efa4efa4efa4efa4efa4efa4e"
+        ));
+        for (chars, expected) in [(1, 1), (160, 1), (161, 2), (306, 2), (307, 3), (1600, 11)] {
+            assert_eq!(segments(&"x".repeat(chars)), expected, "{chars}");
+        }
+    }
+
+    #[test]
+    fn the_banner_names_both_apis_and_the_line_names_the_channel() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let fake = FakeVerify::start(FakeVerifyConfig::default())
+                .await
+                .unwrap();
+            let args = FakeVerifyArgs {
+                listen: "127.0.0.1:0".to_owned(),
+                latency: Duration::ZERO,
+                code: None,
+                account_sid: DEFAULT_ACCOUNT_SID.to_owned(),
+                auth_token: DEFAULT_AUTH_TOKEN.to_owned(),
+                service_sid: DEFAULT_SERVICE_SID.to_owned(),
+                no_limits: false,
+                quiet: false,
+            };
+            let line = banner(&fake, &args);
+            let base = fake.base.as_str().trim_end_matches('/');
+            for var in ["TWILIO_VERIFY_BASE_URL", "TWILIO_API_BASE_URL"] {
+                assert!(line.contains(&format!(" {var}={base} ")), "{line}");
+            }
+        });
+        let sent = |channel: &str| SentCode {
+            to: "+15551230001".to_owned(),
+            code: "123456".to_owned(),
+            channel: channel.to_owned(),
+        };
+        assert_eq!(sent_line(&sent("sms")), "code 123456 sent to +1555•••0001");
+        assert_eq!(
+            sent_line(&sent("voice")),
+            "code 123456 sent to +1555•••0001 (voice call)"
+        );
+    }
+
+    #[test]
     fn the_default_sids_look_like_twilio_sids() {
         for (sid, prefix) in [(DEFAULT_ACCOUNT_SID, "AC"), (DEFAULT_SERVICE_SID, "VA")] {
             assert_eq!(sid.len(), 34);
@@ -1066,6 +1398,7 @@ mod tests {
         let verification = |expires| Verification {
             sid: sid("VE"),
             code: "123456".to_owned(),
+            channel: "sms",
             expires,
             checks: 0,
             created: timestamp(),

@@ -228,7 +228,12 @@ fn the_printed_environment_starts_a_server_in_twilio_mode_and_no_code_is_printed
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    assert_eq!(env.len(), 4, "{}", fake.line);
+    // The same fake serves Verify and the Messages API: both base URLs name it.
+    assert_eq!(env.len(), 5, "{}", fake.line);
+    assert_eq!(
+        fake.var("TWILIO_API_BASE_URL"),
+        fake.var("TWILIO_VERIFY_BASE_URL")
+    );
     let server = ServerProcess::start(
         &["--participants", example_participants().to_str().unwrap()],
         &env,

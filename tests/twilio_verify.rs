@@ -150,6 +150,42 @@ async fn the_client_sends_exactly_the_spec_fields_with_basic_auth() {
 }
 
 #[tokio::test]
+async fn a_voice_delivery_asks_for_a_call_and_its_code_checks() {
+    let (fake, client) = rig().await;
+    let mut sends = fake.watch_sends();
+    let to = number(ADA);
+    let voice = Delivery {
+        to: &to,
+        channel: Channel::Voice,
+        conference: "Board",
+    };
+    client.send(&voice, None).await.unwrap();
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].form,
+        [
+            ("To".to_owned(), ADA.to_owned()),
+            ("Channel".to_owned(), "call".to_owned())
+        ]
+    );
+    let sent = sends.try_recv().expect("the fake called out a code");
+    assert_eq!((sent.to.as_str(), sent.channel.as_str()), (ADA, "voice"));
+    let c = texted(&fake, ADA);
+    assert_eq!(c.expose(), sent.code);
+
+    assert_eq!(
+        client.check(&to, &c, None).await,
+        Ok(CheckOutcome::Approved)
+    );
+    // An SMS send to another number is told apart.
+    client.send(&sms(&number(GRACE)), None).await.unwrap();
+    let sent = sends.try_recv().expect("the fake texted a code");
+    assert_eq!((sent.to.as_str(), sent.channel.as_str()), (GRACE, "sms"));
+}
+
+#[tokio::test]
 async fn a_wrong_code_is_rejected_and_the_right_one_still_works() {
     let (fake, client) = rig().await;
     client.send(&sms(&number(ADA)), None).await.unwrap();
@@ -704,7 +740,8 @@ mod fake {
             &[("Channel", "sms")],
             &[("To", ADA), ("Channel", "sms"), ("Foo", "1")],
             &[("To", ADA), ("Channel", "sms"), ("Channel", "sms")],
-            &[("To", ADA), ("Channel", "call")],
+            &[("To", ADA), ("Channel", "whatsapp")],
+            &[("To", ADA), ("Channel", "voice")],
             &[("to", ADA), ("channel", "sms")],
             &[("To", "5551230001"), ("Channel", "sms")],
         ];
@@ -743,6 +780,28 @@ mod fake {
         assert!(body["sid"].as_str().unwrap().starts_with("VE"));
         assert_eq!(body["service_sid"], SERVICE);
         assert_eq!(body["account_sid"], ACCOUNT);
+    }
+
+    #[tokio::test]
+    async fn the_verification_names_its_channel_and_a_resend_may_change_it() {
+        let fake = FakeVerify::start(ACCOUNT, TOKEN, SERVICE).await;
+        fake.fix_code("482913");
+        let (status, body) =
+            post(&fake, "Verifications", &[("To", ADA), ("Channel", "call")]).await;
+        assert_eq!((status, &body["channel"]), (201, &json!("call")), "{body}");
+        let (status, body) = post(&fake, "Verifications", &[("To", ADA), ("Channel", "sms")]).await;
+        assert_eq!((status, &body["channel"]), (201, &json!("sms")), "{body}");
+        assert_eq!(fake.sent_codes(ADA), ["482913", "482913"]);
+        let (status, body) = post(
+            &fake,
+            "VerificationCheck",
+            &[("To", ADA), ("Code", "482913")],
+        )
+        .await;
+        assert_eq!(
+            (status, &body["status"], &body["channel"]),
+            (200, &json!("approved"), &json!("sms"))
+        );
     }
 
     #[tokio::test]
