@@ -474,10 +474,14 @@ fn parse_resource(http: u16, body: &[u8]) -> Result<Resource, TwilioVerifyError>
             reason: format!("body larger than {MAX_BODY_BYTES} bytes"),
         });
     }
-    serde_json::from_slice(body).map_err(|e| TwilioVerifyError::MalformedResponse {
-        http,
-        reason: scrub(&e.to_string()),
-    })
+    let malformed = |reason: String| TwilioVerifyError::MalformedResponse { http, reason };
+    // The derived struct refuses a repeated `status`, but would also read the JSON array
+    // `["approved"]`: only an object is a resource.
+    let resource = serde_json::from_slice(body).map_err(|e| malformed(scrub(&e.to_string())))?;
+    if !body.trim_ascii_start().starts_with(b"{") {
+        return Err(malformed("the body is not a JSON object".to_owned()));
+    }
+    Ok(resource)
 }
 
 /// A send succeeds on any 2xx whose status is `pending`.
@@ -736,6 +740,8 @@ mod tests {
             Ok(CheckOutcome::Rejected)
         );
         for (http, body) in [
+            (200, r#"["approved"]"#),
+            (200, r#"["approved", true]"#),
             (200, r#"{"status":"APPROVED","valid":true}"#),
             (200, r#"{"status":"approved ","valid":true}"#),
             (200, r#"{"status":" approved"}"#),
