@@ -7,6 +7,7 @@ pub mod courier;
 pub mod local;
 pub mod outbox;
 pub mod sender;
+pub mod telnyx;
 pub mod twilio;
 pub mod upstream;
 
