@@ -3,6 +3,8 @@
 //! onto a [`VerifyError`], so that a sender that fails sounds to the caller like a Verify API
 //! that fails: a spoken apology, never a 5xx.
 
+pub mod messagebird;
+
 use crate::domain::PhoneNumber;
 use crate::verify::VerifyError;
 
