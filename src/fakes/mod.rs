@@ -8,6 +8,8 @@
 //! checks per code). Each provider's module parses its requests and shapes its answers.
 //! The Twilio Verify fake predates this module and lives in `fake_verify`.
 
+pub mod messagebird;
+
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
