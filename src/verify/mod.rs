@@ -5,6 +5,7 @@
 
 pub mod courier;
 pub mod local;
+pub mod messagebird;
 pub mod outbox;
 pub mod sender;
 pub mod telnyx;

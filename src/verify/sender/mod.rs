@@ -3,6 +3,7 @@
 //! onto a [`VerifyError`], so that a sender that fails sounds to the caller like a Verify API
 //! that fails: a spoken apology, never a 5xx.
 
+pub mod messagebird;
 pub mod telnyx;
 pub mod twilio;
 
