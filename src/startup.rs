@@ -3,7 +3,7 @@
 
 use crate::carrier::{CarrierKind, Carriers};
 use crate::clock::Clock;
-use crate::config::{SecretSource, Settings, StoreSettings, VerifierSettings, redacted_url};
+use crate::config::{SecretSource, Settings, StoreSettings, redacted_url};
 use crate::directory::Directory;
 use crate::reload::{Accepts, Reloader};
 use crate::roster::SharedRoster;
@@ -13,9 +13,8 @@ use crate::service::CallService;
 use crate::state::AppState;
 use crate::store::{MemoryStore, RedisStore, Store};
 use crate::token::Sealer;
-use crate::verify::{
-    LocalLimits, LocalVerifier, MessageTemplate, Outbox, TwilioVerify, TwilioVerifyConfig, Verifier,
-};
+use crate::verify::LocalLimits;
+use crate::verify::build::Engine;
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use std::future::Future;
@@ -126,45 +125,29 @@ impl Application {
                 (Arc::new(redis), None)
             }
         };
-        let (verifier, outbox): (Arc<dyn Verifier>, _) = match settings.verifier {
-            VerifierSettings::Dev => {
-                let outbox = Outbox::new(store.clone());
-                let local = Arc::new(LocalVerifier::new(
-                    secret.key("local verifier v1"),
-                    store.clone(),
-                    Arc::new(outbox.clone()),
-                    MessageTemplate::default(),
-                    clock.clone(),
-                    LocalLimits {
-                        max_sends: settings.limits.local_sends_per_number,
-                        ..LocalLimits::default()
-                    },
-                ));
-                (local, Some(outbox))
-            }
-            VerifierSettings::Twilio(twilio) => {
-                tracing::info!(
-                    event = "server.verifier",
-                    verifier = "twilio",
-                    url = %twilio.verify_base_url,
-                    service = %twilio.verify_service_sid,
-                    "codes go through Twilio Verify at {}",
-                    twilio.verify_base_url
-                );
-                let client = TwilioVerify::new(TwilioVerifyConfig {
-                    base_url: twilio.verify_base_url,
-                    account_sid: twilio.account_sid,
-                    auth_token: twilio.auth_token,
-                    service_sid: twilio.verify_service_sid,
-                    timeout: settings.verify_timeout,
-                })?;
-                (Arc::new(client), None)
-            }
-            other => anyhow::bail!(
-                "BRIDGEKEEPER_VERIFIER={} is configured but not wired into this build yet",
-                other.name()
-            ),
-        };
+        let built = crate::verify::build::build(
+            settings.verifier,
+            Engine {
+                key: secret.key("local verifier v1"),
+                store: store.clone(),
+                clock: clock.clone(),
+                limits: LocalLimits {
+                    max_sends: settings.limits.local_sends_per_number,
+                    ..LocalLimits::default()
+                },
+            },
+            settings.verify_timeout,
+        )
+        .map_err(|e| {
+            anyhow::anyhow!("cannot use BRIDGEKEEPER_VERIFIER={}: {e}", accepts.verifier)
+        })?;
+        tracing::info!(
+            event = "server.verifier",
+            verifier = accepts.verifier,
+            "codes go through {}",
+            built.description
+        );
+        let (verifier, outbox) = (built.verifier, built.outbox);
         debug_assert_eq!(verifier.channels(), accepts.channels);
         let carriers = Carriers::from_settings(&settings.carriers, &public_url)
             .map_err(|e| anyhow::anyhow!(e))?;
@@ -327,14 +310,25 @@ fn banner(state: &AppState) {
     let base = with_slash(&state.public_url);
     let verifier = state.calls.verifier.name();
     if state.development() {
-        tracing::warn!(
-            event = "server.development_mode",
-            verifier,
-            "DEVELOPMENT MODE: no carrier credential is set, so every carrier's webhooks are \
-             served WITHOUT authentication, and codes are NOT really sent (read them at \
-             GET {base}dev/outbox). Try it with `bridgekeeper call`; set a carrier's credential \
-             before a real carrier can reach this server."
-        );
+        if state.outbox.is_some() {
+            tracing::warn!(
+                event = "server.development_mode",
+                verifier,
+                "DEVELOPMENT MODE: no carrier credential is set, so every carrier's webhooks are \
+                 served WITHOUT authentication, and codes are NOT really sent (read them at \
+                 GET {base}dev/outbox). Try it with `bridgekeeper call`; set a carrier's \
+                 credential before a real carrier can reach this server."
+            );
+        } else {
+            tracing::warn!(
+                event = "server.development_mode",
+                verifier,
+                "DEVELOPMENT MODE: no carrier credential is set, so every carrier's webhooks are \
+                 served WITHOUT authentication while codes really go through {verifier}: anyone \
+                 who reaches this server can make it send codes. Set a carrier's credential \
+                 before a real carrier can reach this server."
+            );
+        }
         return;
     }
     for carrier in state.carriers.served() {

@@ -3,6 +3,7 @@
 //! ([`LocalVerifier`]) that makes the code and hands its text to a [`Courier`]: the dev outbox
 //! or a [`sender`] (an SMS API).
 
+pub mod build;
 pub mod courier;
 pub mod local;
 pub mod messagebird;
