@@ -104,8 +104,10 @@ async fn voice_is_refused_without_a_request() {
 #[tokio::test]
 async fn limits_and_undeliverable_numbers_map_to_their_meaning() {
     let (fake, sender) = rig().await;
+    // The SMS API's 429 throttles the account: an outage, not this number's limit.
     fake.control().fail_next(fake_mb::too_many());
-    assert_eq!(deliver(&sender).await, Err(VerifyError::TooManySends));
+    let got = deliver(&sender).await;
+    assert!(matches!(&got, Err(VerifyError::Unavailable(_))), "{got:?}");
     fake.control().fail_next(fake_mb::undeliverable());
     let got = deliver(&sender).await;
     assert!(matches!(&got, Err(VerifyError::Refused(_))), "{got:?}");

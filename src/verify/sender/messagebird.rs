@@ -167,7 +167,12 @@ const FAILED: &[&str] = &["delivery_failed", "expired"];
 /// `recipients.items` hold `recipient` (digits) with a status of a message on its way.
 pub fn interpret_message(http: u16, body: &[u8], recipient: &str) -> Result<(), MessageBirdError> {
     if !(200..300).contains(&http) {
-        return Err(classify(Operation::Send, http, body));
+        return Err(match classify(Operation::Send, http, body) {
+            // The SMS API's 429 throttles the account, not this number: an outage to the
+            // caller, not "too many codes for your number".
+            MessageBirdError::TooManySends(api) => MessageBirdError::RateLimited(api),
+            other => other,
+        });
     }
     let malformed = |reason: &str| MessageBirdError::MalformedResponse {
         http,
@@ -313,10 +318,10 @@ mod tests {
             of(422, 10, Some("originator")),
             MessageBirdError::InvalidParameter(_)
         ));
-        assert_eq!(
+        assert!(matches!(
             VerifyError::from(of(429, 10, None)),
-            VerifyError::TooManySends
-        );
+            VerifyError::Unavailable(_)
+        ));
         assert!(matches!(
             interpret_message(500, b"", ADA),
             Err(MessageBirdError::ServerError(_))
