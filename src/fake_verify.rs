@@ -1112,6 +1112,14 @@ fn timestamp() -> String {
 /// `--quiet`).
 #[derive(Debug, Clone, Args)]
 pub struct FakeVerifyArgs {
+    /// Which provider to fake: Twilio (Verify and Messages), Telnyx (Verify and messages) or
+    /// MessageBird (Verify and messages), each on one server.
+    #[arg(long, value_enum, default_value_t = Provider::Twilio)]
+    pub provider: Provider,
+    /// Print the environment for the built-in engine texting through this provider's SMS API
+    /// (BRIDGEKEEPER_SENDER) rather than for its Verify API.
+    #[arg(long)]
+    pub sender: bool,
     /// Address to bind (port 0 picks a free port; the printed line names it).
     #[arg(long, default_value = DEFAULT_LISTEN)]
     pub listen: String,
@@ -1139,6 +1147,18 @@ pub struct FakeVerifyArgs {
     pub quiet: bool,
 }
 
+/// The providers `fake-verify` can stand in for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Provider {
+    /// Twilio Verify v2 and the Messages API.
+    Twilio,
+    /// Telnyx Verify v2 and `POST /v2/messages`.
+    Telnyx,
+    /// MessageBird Verify and `POST /messages`.
+    #[value(name = "messagebird")]
+    MessageBird,
+}
+
 /// Accepts a six-digit code, as bridgekeeper asks callers for.
 fn parse_code(raw: &str) -> Result<String, String> {
     let raw = raw.trim();
@@ -1150,7 +1170,7 @@ fn parse_code(raw: &str) -> Result<String, String> {
 }
 
 /// A value as a POSIX shell word: bare when that is safe, single-quoted otherwise.
-fn shell_word(value: &str) -> String {
+pub fn shell_word(value: &str) -> String {
     let safe = !value.is_empty()
         && value
             .bytes()
@@ -1179,6 +1199,17 @@ pub fn banner(fake: &FakeVerify, args: &FakeVerifyArgs) -> String {
         Some(code) => format!("every code {code}"),
         None => "random codes".to_owned(),
     };
+    if args.sender {
+        return format!(
+            "fake Twilio Messages on {base} ({latency}, {codes}); give the server: \
+             BRIDGEKEEPER_SENDER=twilio TWILIO_API_BASE_URL={} TWILIO_ACCOUNT_SID={} \
+             TWILIO_AUTH_TOKEN={} TWILIO_FROM_NUMBER={}",
+            shell_word(base),
+            shell_word(&args.account_sid),
+            shell_word(&args.auth_token),
+            crate::fakes::cli::FROM_NUMBER,
+        );
+    }
     format!(
         "fake Twilio Verify and Messages on {base} ({latency}, {limits}, {codes}); give the \
          server: TWILIO_VERIFY_BASE_URL={} TWILIO_API_BASE_URL={} TWILIO_ACCOUNT_SID={} \
@@ -1210,6 +1241,9 @@ pub fn sent_line(sent: &SentCode) -> String {
 /// Runs `bridgekeeper fake-verify` until Ctrl-C or SIGTERM; 0 after a clean stop, 1 if it
 /// cannot listen.
 pub async fn run(args: FakeVerifyArgs) -> ExitCode {
+    if args.provider != Provider::Twilio {
+        return Box::pin(crate::fakes::cli::run(args)).await;
+    }
     let config = FakeVerifyConfig {
         listen: args.listen.clone(),
         account_sid: args.account_sid.clone(),
@@ -1355,6 +1389,8 @@ mod tests {
                 .await
                 .unwrap();
             let args = FakeVerifyArgs {
+                provider: Provider::Twilio,
+                sender: false,
                 listen: "127.0.0.1:0".to_owned(),
                 latency: Duration::ZERO,
                 code: None,

@@ -54,7 +54,11 @@ impl FakeProcess {
         let env = line
             .split_whitespace()
             .filter_map(|word| word.split_once('='))
-            .filter(|(k, _)| k.starts_with("TWILIO_"))
+            .filter(|(k, _)| {
+                ["TWILIO_", "TELNYX_", "MESSAGEBIRD_", "BRIDGEKEEPER_"]
+                    .iter()
+                    .any(|p| k.starts_with(p))
+            })
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         Self {
@@ -284,5 +288,104 @@ fn bad_flags_are_usage_errors() {
             .unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         assert!(output.stdout.is_empty(), "{args:?}");
+    }
+}
+
+/// Plays a call from Ada against `base`: ring, then type the code the fake printed.
+async fn play_with_printed_code(base: &str, fake: &FakeProcess) -> Vec<String> {
+    use bridgekeeper::twiml::parse::parse;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let sid = bridgekeeper::simulator::random_call_sid();
+    // With the Twilio fake, the auth token also makes the server check Twilio's signatures.
+    let token = fake.env.get("TWILIO_AUTH_TOKEN").cloned();
+    let post = |url: String, extra: Vec<(&'static str, String)>| {
+        let mut form = vec![
+            ("CallSid", sid.clone()),
+            ("From", "+12025550101".to_owned()),
+            ("To", "+12025550100".to_owned()),
+        ];
+        form.extend(extra);
+        let client = client.clone();
+        let token = token.clone();
+        async move {
+            let mut request = client.post(&url).form(&form);
+            if let Some(token) = token {
+                let owned: Vec<(String, String)> = form
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                    .collect();
+                request = request.header(
+                    bridgekeeper::signature::HEADER,
+                    bridgekeeper::signature::sign(&token, &url, &owned),
+                );
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            parse(&response.text().await.unwrap()).unwrap()
+        }
+    };
+    let doc = post(format!("{base}/voice"), vec![]).await;
+    let line = fake
+        .rest
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the fake prints the code it delivered");
+    assert!(line.contains("sent to +1202•••0101"), "{line}");
+    let code = line
+        .split_whitespace()
+        .nth(1)
+        .expect("code NNNNNN sent to …")
+        .to_owned();
+    let gather = common::find(&doc, "Gather").expect("asked for the code");
+    let action = url::Url::parse(gather.attr("action").unwrap()).unwrap();
+    let target = format!("{base}{}?{}", action.path(), action.query().unwrap());
+    let joined = post(target, vec![("Digits", code)]).await;
+    assert!(
+        common::find(&joined, "Conference").is_some(),
+        "{:?}",
+        common::spoken(&joined)
+    );
+    common::spoken(&joined)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_provider_fake_prints_an_environment_that_serves_a_whole_call() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--provider", "telnyx"], "BRIDGEKEEPER_VERIFIER"),
+        (&["--provider", "telnyx", "--sender"], "BRIDGEKEEPER_SENDER"),
+        (&["--provider", "messagebird"], "BRIDGEKEEPER_VERIFIER"),
+        (
+            &["--provider", "messagebird", "--sender"],
+            "BRIDGEKEEPER_SENDER",
+        ),
+        (&["--provider", "twilio", "--sender"], "BRIDGEKEEPER_SENDER"),
+    ];
+    for (args, chooser) in cases {
+        let mut all = vec!["--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let fake = FakeProcess::start(&all);
+        assert!(fake.env.contains_key(*chooser), "{args:?}: {}", fake.line);
+        let env: Vec<(&str, &str)> = fake
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let participants = example_participants();
+        let server = tokio::task::block_in_place(|| {
+            ServerProcess::start(&["--participants", participants.to_str().unwrap()], &env)
+        });
+        play_with_printed_code(&server.base, &fake).await;
+        let (_, log) = tokio::task::block_in_place(|| server.stop());
+        assert!(
+            !log.contains("codes are NOT really sent"),
+            "{args:?}: {log}"
+        );
+        if !fake.env.contains_key("TWILIO_AUTH_TOKEN") {
+            // No carrier credential: the banner warns that codes are really sent.
+            assert!(log.contains("really go through"), "{args:?}: {log}");
+        }
+        assert!(
+            !log.contains("2025550101"),
+            "{args:?}: a full number in the log"
+        );
     }
 }

@@ -8,6 +8,7 @@
 //! checks per code). Each provider's module parses its requests and shapes its answers.
 //! The Twilio Verify fake predates this module and lives in `fake_verify`.
 
+pub mod cli;
 pub mod messagebird;
 pub mod telnyx;
 
