@@ -289,3 +289,152 @@ async fn losing_redis_fails_closed_and_the_server_recovers_when_it_returns() {
         spoken(&joined)
     );
 }
+
+/// Every key under `prefix` and every value it holds, as bytes.
+async fn dump(redis: &str, prefix: &str) -> Vec<(String, Vec<Vec<u8>>)> {
+    let client = redis::Client::open(redis).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let values: Vec<Vec<u8>> = match kind.as_str() {
+            "string" => vec![
+                redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap(),
+            ],
+            "list" => redis::cmd("LRANGE")
+                .arg(&key)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await
+                .unwrap(),
+            "hash" => redis::cmd("HGETALL")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .unwrap(),
+            "set" => redis::cmd("SMEMBERS")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .unwrap(),
+            "zset" => redis::cmd("ZRANGE")
+                .arg(&key)
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .query_async(&mut conn)
+                .await
+                .unwrap(),
+            _ => Vec::new(),
+        };
+        out.push((key, values));
+    }
+    out
+}
+
+fn holds(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_builtin_engine_on_two_instances_shares_codes_and_limits_and_stores_no_code() {
+    use bridgekeeper::fakes::telnyx::{DEFAULT_API_KEY, FakeTelnyx, FakeTelnyxConfig};
+    let Some(redis) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let fake = FakeTelnyx::start(FakeTelnyxConfig::default())
+        .await
+        .unwrap();
+    let origin = fake.origin();
+    let env = [
+        ("BRIDGEKEEPER_SECRET", SECRET),
+        ("BRIDGEKEEPER_SENDER", "telnyx"),
+        ("TELNYX_API_KEY", DEFAULT_API_KEY),
+        ("TELNYX_FROM_NUMBER", "+15550100000"),
+        ("TELNYX_API_BASE_URL", origin.as_str()),
+    ];
+    let participants = example_participants();
+    let args = [
+        "--participants",
+        participants.to_str().unwrap(),
+        "--redis-url",
+        redis.as_str(),
+        "--redis-prefix",
+        prefix.as_str(),
+        "--local-sends-per-number",
+        "3",
+    ];
+    let (a, b) = tokio::task::block_in_place(|| {
+        (
+            ServerProcess::start(&args, &env),
+            ServerProcess::start(&args, &env),
+        )
+    });
+
+    // A code texted by A is accepted by B.
+    let grace = Caller::new("+12025550102");
+    let doc = grace.ring(&a.base).await;
+    let code = fake
+        .sent_codes("+12025550102")
+        .pop()
+        .expect("a code texted");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let doc = grace.keys(&b.base, &doc, Some(wrong)).await;
+    assert!(spoken(&doc).join(" ").contains("not right"));
+
+    // Nothing in Redis holds the code or the number in clear, key or value.
+    let dumped = dump(&redis, &prefix).await;
+    assert!(!dumped.is_empty(), "the engine keeps its state in Redis");
+    for (key, values) in &dumped {
+        assert!(!key.contains("5550102"), "number in key {key}");
+        for value in values {
+            assert!(!holds(value, &code), "the code in clear under {key}");
+            assert!(
+                !holds(value, "2025550102"),
+                "the number in clear under {key}"
+            );
+        }
+    }
+
+    let joined = grace.keys(&b.base, &doc, Some(&code)).await;
+    assert!(
+        find(&joined, "Conference").is_some(),
+        "{:?}",
+        spoken(&joined)
+    );
+
+    // The engine's sends per number hold across both: three calls alternate, the fourth
+    // (on either) gets no code.
+    for (n, base) in [&a.base, &b.base, &a.base].into_iter().enumerate() {
+        let doc = Caller::new("+12025550103").ring(base).await;
+        assert_eq!(
+            verbs(&doc),
+            ["Gather", "Redirect"],
+            "call {n}: {:?}",
+            spoken(&doc)
+        );
+    }
+    let refused = Caller::new("+12025550103").ring(&b.base).await;
+    assert_eq!(verbs(&refused), ["Say", "Hangup"]);
+    assert!(
+        spoken(&refused)[0].contains("Too many codes"),
+        "{:?}",
+        spoken(&refused)
+    );
+    assert_eq!(fake.sent_codes("+12025550103").len(), 3);
+}
