@@ -575,7 +575,7 @@ impl Reply {
                 "Sorry, we cannot check your code right now. Please try again in a few minutes. Goodbye."
             }
             Ending::CannotSend => {
-                "Sorry, we cannot send a code to the number you are calling from. \
+                "Sorry, we cannot send a code to the number on file for you. \
                  Please contact the organizer. Goodbye."
             }
             Ending::Fault => {
