@@ -298,6 +298,29 @@ done
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
 kill "$fake_pid" 2>/dev/null || true
 
+provider_calls="${PROVIDER_CALLS:-2000}"
+echo "== (g) $provider_calls full calls per Verify provider, its fake at 100 ms, concurrency $concurrency"
+for provider in telnyx messagebird; do
+    fake_port=$(free_port)
+    taskset -c "$load_core" $bin fake-verify --provider "$provider" --listen "127.0.0.1:$fake_port" \
+        --latency 100ms --code 424242 --no-limits --quiet >"$work/fake-$provider.log" 2>&1 &
+    fake_pid=$!; pids+=("$fake_pid")
+    wait_port "$fake_port"
+    # The fake's first line names the environment the server needs.
+    provider_env=$(head -1 "$work/fake-$provider.log" | sed 's/.*give the server: //')
+    port=$(free_port)
+    env $provider_env RUST_LOG=warn \
+        taskset -c "$server_core" $bin serve --listen "127.0.0.1:$port" "${common_flags[@]}" \
+        >"$work/serve-g-$provider.log" 2>&1 &
+    server_pid=$!; pids+=("$server_pid")
+    wait_http "http://127.0.0.1:$port/healthz"
+    taskset -c "$load_core" $bin load --server "http://127.0.0.1:$port" --calls "$provider_calls" \
+        --concurrency "$concurrency" --participants "$work/bench.toml" --code 424242 \
+        | tee "$work/g-$provider.txt" || true
+    kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+    kill "$fake_pid"; wait "$fake_pid" 2>/dev/null || true
+done
+
 echo "== (f) authenticating one webhook, per carrier"
 taskset -c "$server_core" target/release/examples/signatures | tee "$work/f.txt"
 
@@ -330,12 +353,16 @@ mem="$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
         e="$work/e-$carrier.txt"
         echo "| (e) $carrier: full signed calls, fake Verify 100 ms, concurrency $concurrency | $(grep -E '^calls/s' "$e" | head -1) — $(grep -E '^errors' "$e" | head -1); incoming webhook $(awk '$1 == "incoming" {print "p50 " $3 " ms, p99 " $5 " ms"}' "$e") | $carrier_calls calls, 0 errors |"
     done
+    for provider in telnyx messagebird; do
+        g="$work/g-$provider.txt"
+        echo "| (g) $provider Verify: full calls, its fake at 100 ms, concurrency $concurrency | $(grep -E '^calls/s' "$g" | head -1) — $(grep -E '^errors' "$g" | head -1) | $provider_calls calls, 0 errors |"
+    done
     echo "| (f) authenticating one webhook | $(awk '{printf "%s %s µs; ", $1, $2}' "$work/f.txt") | |"
     echo "| (d) resident memory: idle / $participants_n calls waiting / $((2 * participants_n)) calls waiting | $idle_kib KiB / $half_kib KiB / $waiting_kib KiB: $per_call bytes per additional waiting call | < 1 KiB per call |"
     echo
     echo "## Raw output"
     echo
-    for part in a a2 a3-listed a3-refused b c e-twilio e-signalwire e-telnyx e-carrierx f; do
+    for part in a a2 a3-listed a3-refused b c e-twilio e-signalwire e-telnyx e-carrierx g-telnyx g-messagebird f; do
         echo "### ($part)"; echo; echo '```text'; cat "$work/$part.txt"; echo '```'; echo
     done
 } > "$work/table.md"
