@@ -704,7 +704,7 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::directory::Directory;
     use crate::domain::{Code, PhoneNumber};
-    use crate::store::MemoryStore;
+    use crate::store::{MapFields, MemoryStore};
     use crate::verify::VerifyError;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -1095,6 +1095,19 @@ channel = "voice"
         }
         fn recent<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<Vec<u8>>, StoreError>> {
             self.0.recent(key)
+        }
+        fn map_all<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<MapFields, StoreError>> {
+            self.0.map_all(key)
+        }
+        fn map_swap<'a>(
+            &'a self,
+            key: &'a str,
+            field: &'a str,
+            expected: Option<&'a [u8]>,
+            value: Option<&'a [u8]>,
+            ttl: Duration,
+        ) -> BoxFuture<'a, Result<bool, StoreError>> {
+            self.0.map_swap(key, field, expected, value, ttl)
         }
         fn health(&self) -> BoxFuture<'_, Result<(), StoreError>> {
             self.0.health()

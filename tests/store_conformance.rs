@@ -291,3 +291,87 @@ async fn an_unreachable_redis_is_a_clear_error() {
         .unwrap_err();
     assert!(bad.to_string().contains("Redis URL"), "{bad}");
 }
+
+#[tokio::test]
+async fn map_fields_swap_only_from_what_the_caller_saw_and_the_map_expires() {
+    for (name, h) in harnesses().await {
+        let s = h.store();
+        assert_eq!(s.map_all("m").await, Ok(vec![]), "{name}");
+        assert_eq!(
+            s.map_swap("m", "a", None, Some(b"1"), TTL).await,
+            Ok(true),
+            "{name}"
+        );
+        // Swapping from a stale view changes nothing.
+        assert_eq!(
+            s.map_swap("m", "a", None, Some(b"2"), TTL).await,
+            Ok(false),
+            "{name}"
+        );
+        assert_eq!(
+            s.map_swap("m", "a", Some(b"0"), Some(b"2"), TTL).await,
+            Ok(false),
+            "{name}"
+        );
+        assert_eq!(
+            s.map_swap("m", "a", Some(b"1"), Some(b"2"), TTL).await,
+            Ok(true),
+            "{name}"
+        );
+        let bytes = [0u8, 255, b'\n'];
+        assert_eq!(
+            s.map_swap("m", "b", None, Some(&bytes), TTL).await,
+            Ok(true),
+            "{name}"
+        );
+        let mut all = s.map_all("m").await.unwrap();
+        all.sort();
+        assert_eq!(
+            all,
+            vec![
+                ("a".to_owned(), b"2".to_vec()),
+                ("b".to_owned(), bytes.to_vec())
+            ],
+            "{name}"
+        );
+        // Removing needs the current value too.
+        assert_eq!(
+            s.map_swap("m", "a", Some(b"1"), None, TTL).await,
+            Ok(false),
+            "{name}"
+        );
+        assert_eq!(
+            s.map_swap("m", "a", Some(b"2"), None, TTL).await,
+            Ok(true),
+            "{name}"
+        );
+        assert_eq!(s.map_all("m").await.unwrap().len(), 1, "{name}");
+        h.pass(TTL).await;
+        assert_eq!(s.map_all("m").await, Ok(vec![]), "{name}: expired");
+    }
+}
+
+#[tokio::test]
+async fn racing_map_swaps_from_one_view_let_one_through() {
+    for (name, h) in harnesses().await {
+        let s = h.store();
+        s.map_swap("race", "f", None, Some(b"0"), TTL)
+            .await
+            .unwrap();
+        let swaps: Vec<_> = (0..20u8)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    s.map_swap("race", "f", Some(b"0"), Some(&[i]), Duration::from_secs(60))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for t in swaps {
+            won += usize::from(t.await.unwrap());
+        }
+        assert_eq!(won, 1, "{name}: one swap from a shared view wins");
+    }
+}

@@ -5,7 +5,7 @@
 use crate::BoxFuture;
 use crate::clock::Clock;
 use crate::domain::CallSid;
-use crate::store::{Store, StoreError};
+use crate::store::{MapFields, Store, StoreError};
 use dashmap::DashMap;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -23,6 +23,7 @@ pub struct MemoryStore {
     counters: DashMap<String, (Instant, u64)>,
     values: DashMap<String, (Instant, Vec<u8>)>,
     lists: DashMap<String, (Instant, VecDeque<Vec<u8>>)>,
+    maps: DashMap<String, (Instant, std::collections::HashMap<String, Vec<u8>>)>,
     clock: Arc<dyn Clock>,
     /// The most entries held; past it the oldest are evicted.
     cap: usize,
@@ -50,6 +51,7 @@ impl MemoryStore {
             counters: DashMap::with_shard_amount(SHARDS),
             values: DashMap::with_shard_amount(SHARDS),
             lists: DashMap::new(),
+            maps: DashMap::new(),
             clock,
             cap: cap.max(16),
             inserts: AtomicUsize::new(0),
@@ -63,6 +65,7 @@ impl MemoryStore {
         self.counters.retain(|_, (expires, _)| *expires > now);
         self.values.retain(|_, (expires, _)| *expires > now);
         self.lists.retain(|_, (expires, _)| *expires > now);
+        self.maps.retain(|_, (expires, _)| *expires > now);
         // Retaining frees the entries but not the tables' capacity: shrink what is mostly empty.
         if self.marks.capacity() > 4 * self.marks.len() + 1024 {
             self.marks.shrink_to_fit();
@@ -107,7 +110,11 @@ impl MemoryStore {
 
     /// Entries held (marks, counters and values).
     pub fn len(&self) -> usize {
-        self.marks.len() + self.counters.len() + self.values.len() + self.lists.len()
+        self.marks.len()
+            + self.counters.len()
+            + self.values.len()
+            + self.lists.len()
+            + self.maps.len()
     }
 
     /// Whether nothing is held.
@@ -384,6 +391,53 @@ impl Store for MemoryStore {
                 .filter(|e| e.0 > now)
                 .map(|e| e.1.iter().cloned().collect())
                 .unwrap_or_default())
+        })
+    }
+
+    fn map_all<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<MapFields, StoreError>> {
+        Box::pin(async move {
+            let now = self.clock.now();
+            Ok(self
+                .maps
+                .get(key)
+                .filter(|e| e.0 > now)
+                .map(|e| e.1.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default())
+        })
+    }
+
+    fn map_swap<'a>(
+        &'a self,
+        key: &'a str,
+        field: &'a str,
+        expected: Option<&'a [u8]>,
+        value: Option<&'a [u8]>,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let now = self.clock.now();
+            let mut entry = self
+                .maps
+                .entry(key.to_owned())
+                .or_insert_with(|| (now, std::collections::HashMap::new()));
+            if entry.0 <= now {
+                entry.1.clear();
+            }
+            if entry.1.get(field).map(Vec::as_slice) != expected {
+                return Ok(false);
+            }
+            match value {
+                Some(v) => {
+                    entry.1.insert(field.to_owned(), v.to_vec());
+                }
+                None => {
+                    entry.1.remove(field);
+                }
+            }
+            entry.0 = now + ttl;
+            drop(entry);
+            self.bound();
+            Ok(true)
         })
     }
 

@@ -22,6 +22,9 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// A map's fields and their values.
+pub type MapFields = Vec<(String, Vec<u8>)>;
+
 /// Shared state with expiry.
 pub trait Store: Send + Sync + 'static {
     /// Accepts step `seq` of call `sid` once: true when no later or equal step was accepted
@@ -75,6 +78,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// The list `key`, oldest first (empty when absent or expired).
     fn recent<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<Vec<u8>>, StoreError>>;
+
+    /// Every field of the map `key` and its value (empty when absent or expired).
+    fn map_all<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<MapFields, StoreError>>;
+
+    /// Compare and swap one field of the map `key`, atomically: when the field holds
+    /// `expected` (`None`: the field is absent), it becomes `value` (`None`: removed) and the
+    /// map lives for `ttl` from now; true when swapped, false (nothing changed) when the field
+    /// held something else. Callers read, decide, and retry on false.
+    fn map_swap<'a>(
+        &'a self,
+        key: &'a str,
+        field: &'a str,
+        expected: Option<&'a [u8]>,
+        value: Option<&'a [u8]>,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
     /// Whether the store answers now.
     fn health(&self) -> BoxFuture<'_, Result<(), StoreError>>;

@@ -5,7 +5,7 @@
 
 use crate::BoxFuture;
 use crate::domain::CallSid;
-use crate::store::{Store, StoreError};
+use crate::store::{MapFields, Store, StoreError};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 use std::time::Duration;
@@ -38,6 +38,24 @@ end
 return 0
 ";
 
+/// Compare and swap one field of a hash: ARGV = field, expected-present flag, expected,
+/// value-present flag, value, ttl in ms.
+const MAP_SWAP: &str = r"
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[2] == '1' then
+  if current ~= ARGV[3] then return 0 end
+elseif current then
+  return 0
+end
+if ARGV[4] == '1' then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[5])
+else
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return 1
+";
+
 /// Redis-backed store.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -46,6 +64,7 @@ pub struct RedisStore {
     advance: Script,
     incr: Script,
     release: Script,
+    map_swap: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -86,6 +105,7 @@ impl RedisStore {
             advance: Script::new(ADVANCE),
             incr: Script::new(INCR),
             release: Script::new(RELEASE),
+            map_swap: Script::new(MAP_SWAP),
         };
         store.health().await?;
         Ok(store)
@@ -234,6 +254,43 @@ impl Store for RedisStore {
                 .lrange(self.key(key), 0, -1)
                 .await
                 .map_err(unavailable)
+        })
+    }
+
+    fn map_all<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<MapFields, StoreError>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let all: MapFields = connection
+                .hgetall(self.key(key))
+                .await
+                .map_err(unavailable)?;
+            Ok(all)
+        })
+    }
+
+    fn map_swap<'a>(
+        &'a self,
+        key: &'a str,
+        field: &'a str,
+        expected: Option<&'a [u8]>,
+        value: Option<&'a [u8]>,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let swapped: i64 = self
+                .map_swap
+                .key(self.key(key))
+                .arg(field)
+                .arg(if expected.is_some() { "1" } else { "0" })
+                .arg(expected.unwrap_or_default())
+                .arg(if value.is_some() { "1" } else { "0" })
+                .arg(value.unwrap_or_default())
+                .arg(millis(ttl))
+                .invoke_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            Ok(swapped == 1)
         })
     }
 
