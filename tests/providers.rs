@@ -252,7 +252,7 @@ fn twilio_failure(kind: Kind, fault: Fault) -> twilio::Failure {
     let error = |http, code| F::Error { http, code };
     match (fault, kind) {
         (Fault::ServerError, _) => F::Status(500),
-        (Fault::Hang, _) => F::Hang(TIMEOUT * 5),
+        (Fault::Hang, _) => F::Hang(TIMEOUT * 75),
         (Fault::Unauthorized, _) => error(401, 20003),
         (Fault::Throttled, _) => error(429, 20429),
         // Verify's own "too many codes for this number".
@@ -268,7 +268,7 @@ fn twilio_failure(kind: Kind, fault: Fault) -> twilio::Failure {
 fn telnyx_failure(fault: Fault) -> Failure {
     match fault {
         Fault::ServerError => Failure::Status(500),
-        Fault::Hang => Failure::Hang(TIMEOUT * 5),
+        Fault::Hang => Failure::Hang(TIMEOUT * 75),
         Fault::Unauthorized => telnyx::unauthorized(),
         Fault::Throttled => Failure::Status(429),
         Fault::TooMany => telnyx::too_many(),
@@ -279,7 +279,7 @@ fn telnyx_failure(fault: Fault) -> Failure {
 fn bird_failure(fault: Fault) -> Failure {
     match fault {
         Fault::ServerError => Failure::Status(500),
-        Fault::Hang => Failure::Hang(TIMEOUT * 5),
+        Fault::Hang => Failure::Hang(TIMEOUT * 75),
         Fault::Unauthorized => bird::unauthorized(),
         Fault::Throttled => Failure::Status(429),
         Fault::TooMany => bird::too_many(),
