@@ -587,7 +587,7 @@ fn serve(
             if !body.is_empty() {
                 return Err(Refusal::BodyOnDelete);
             }
-            remove(shared, &target)
+            remove(shared, flavor, &target)
         }
         Method::POST => {
             let form = parse_form(flavor, &target.resource, uri, headers, body)?;
@@ -765,7 +765,7 @@ fn update_participant(
     Ok(json_response(StatusCode::OK, body))
 }
 
-fn remove(shared: &Shared, target: &Target) -> Result<Response, Refusal> {
+fn remove(shared: &Shared, flavor: Flavor, target: &Target) -> Result<Response, Refusal> {
     let Resource::Participant(call) = &target.resource else {
         return Err(Refusal::NotFound);
     };
@@ -776,7 +776,12 @@ fn remove(shared: &Shared, target: &Target) -> Result<Response, Refusal> {
         .ok_or(Refusal::NotFound)?;
     room.members.remove(call).ok_or(Refusal::NotFound)?;
     if room.members.is_empty() {
-        room.ended = Some("last-participant-left");
+        // Each spec's own reason (Telnyx's enum has no "kicked").
+        room.ended = Some(if flavor.twilio_like() {
+            "last-participant-kicked"
+        } else {
+            "last-participant-left"
+        });
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -804,7 +809,7 @@ fn update_conference(
     };
     let base = path.strip_suffix(".json").unwrap_or(path);
     let suffix = if flavor.twilio_like() { ".json" } else { "" };
-    let body = json!({
+    let mut body = json!({
         "account_sid": target.account,
         "api_version": api_version,
         "date_created": created,
@@ -821,6 +826,10 @@ fn update_conference(
         "reason_conference_ended": ended,
         "call_sid_ending_conference": Value::Null,
     });
+    // Twilio writes `null` for what is not there; Telnyx's schema has no nullable fields.
+    if let (false, Some(fields)) = (flavor.twilio_like(), body.as_object_mut()) {
+        fields.retain(|_, value| !value.is_null());
+    }
     Ok(json_response(StatusCode::OK, body))
 }
 
