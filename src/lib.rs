@@ -9,6 +9,7 @@ pub mod call;
 pub mod carrier;
 pub mod cli;
 pub mod clock;
+pub mod conference;
 pub mod config;
 pub mod directory;
 pub mod domain;

@@ -9,6 +9,7 @@
 //! The Twilio Verify fake predates this module and lives in `fake_verify`.
 
 pub mod cli;
+pub mod conference;
 pub mod messagebird;
 pub mod telnyx;
 
