@@ -292,3 +292,41 @@ fn a_metrics_address_that_cannot_be_bound_stops_the_start() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_sample_dashboard_reads_only_metrics_the_server_exports() {
+    use bridgekeeper::metrics::*;
+    let known = [
+        CALLS,
+        REFUSALS,
+        CODES_SENT,
+        WRONG_CODES,
+        WRONG_PINS,
+        JOINS,
+        UPSTREAM_ERRORS,
+        WEBHOOKS_FORBIDDEN,
+        WEBHOOK_DURATION,
+        UPSTREAM_DURATION,
+        STORE_UP,
+        STORE_ERRORS,
+        LIMITS,
+        PARTICIPANTS,
+    ];
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/grafana-dashboard.json");
+    let text = std::fs::read_to_string(path).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    assert!(
+        dashboard["panels"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+    );
+    let names = regex::Regex::new(r"bridgekeeper_[a-z_]+").unwrap();
+    let mut seen = 0;
+    for found in names.find_iter(&text) {
+        let name = found.as_str();
+        let metric = name.strip_suffix("_bucket").unwrap_or(name);
+        assert!(known.contains(&metric), "{name} is not exported");
+        seen += 1;
+    }
+    assert!(seen > 10);
+}
