@@ -20,6 +20,7 @@ pub mod fakes;
 #[cfg(feature = "tools")]
 pub mod load;
 pub mod log_throttle;
+pub mod metrics;
 pub mod reload;
 pub mod roster;
 pub mod routes;

@@ -508,6 +508,8 @@ impl<'a> Flow<'a> {
                 info!(
                     event = "call.code_sent",
                     role = %self.participant.role,
+                    verifier = self.service.verifier.name(),
+                    channel = self.participant.channel.as_str(),
                     "code sent, asking for it"
                 );
                 Answer {
@@ -572,7 +574,13 @@ impl<'a> Flow<'a> {
                         match &sent {
                             Ok(receipt) => {
                                 self.token.receipt = receipt.clone();
-                                info!(event = "call.code_sent", reason = ?prompt, "code sent again");
+                                info!(
+                                    event = "call.code_sent",
+                                    reason = ?prompt,
+                                    verifier = self.service.verifier.name(),
+                                    channel = self.participant.channel.as_str(),
+                                    "code sent again"
+                                );
                             }
                             Err(e) => {
                                 warn!(event = "verify.send_failed", verifier = self.service.verifier.name(), error = %e);

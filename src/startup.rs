@@ -35,6 +35,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// A built application: bound, loaded, ready to serve.
 pub struct Application {
     listener: TcpListener,
+    /// `--metrics-listen`: serves only `GET /metrics`, without the admin token.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     /// The in-memory store, swept now and then (None with a store that expires by itself).
     memory: Option<Arc<MemoryStore>>,
@@ -77,6 +79,14 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let addr = listener.local_addr()?;
+        let metrics_listener = match &settings.metrics_listen {
+            Some(metrics) => Some(
+                TcpListener::bind(metrics)
+                    .await
+                    .with_context(|| format!("cannot listen on {metrics} (--metrics-listen)"))?,
+            ),
+            None => None,
+        };
         let public_url = match settings.public_url {
             Some(url) => url,
             None => Url::parse(&format!("http://{addr}"))?,
@@ -177,6 +187,7 @@ impl Application {
         });
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             memory,
             state_file: settings.state_file,
@@ -189,6 +200,13 @@ impl Application {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The address `--metrics-listen` bound, if set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The shared state.
@@ -237,6 +255,26 @@ impl Application {
             entries.join(", ")
         );
         banner(&self.state);
+        let metrics = self.metrics_listener.map(|listener| {
+            if let Ok(at) = listener.local_addr() {
+                tracing::info!(
+                    event = "server.metrics",
+                    "metrics at http://{at}/metrics, without the admin token: keep this \
+                     address private"
+                );
+            }
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let served = tokio::spawn(crate::server::serve(
+                listener,
+                routes::metrics_router(self.state.clone()),
+                async {
+                    let _ = stopped.await;
+                },
+                METRICS_CONNECTIONS,
+            ));
+            (stop, served)
+        });
+        let upkeep = tokio::spawn(crate::metrics::upkeep());
         let state_file = self.state_file.clone();
         let sweeper = self.memory.clone().map(|memory| {
             let state_file = state_file.clone();
@@ -279,6 +317,11 @@ impl Application {
             sweeper.abort();
         }
         dropped_reporter.abort();
+        upkeep.abort();
+        if let Some((stop, served)) = metrics {
+            let _ = stop.send(());
+            let _ = served.await;
+        }
         if let (Some(memory), Some(path)) = (&self.memory, &state_file) {
             memory.sweep();
             save_state(memory, path);
@@ -288,6 +331,14 @@ impl Application {
         served
     }
 }
+
+/// The connections of the `--metrics-listen` address: a scraper or two.
+const METRICS_CONNECTIONS: crate::config::ConnectionLimits = crate::config::ConnectionLimits {
+    max_connections: 16,
+    header_timeout: Duration::from_secs(10),
+    body_timeout: Duration::from_secs(10),
+    idle_timeout: Duration::from_secs(60),
+};
 
 /// The largest store that is also written every minute (not only on shutdown).
 const STATE_SAVED_EVERY_MINUTE_UP_TO: usize = 100_000;

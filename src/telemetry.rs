@@ -1,4 +1,6 @@
-//! Log set-up: human-readable lines or JSON on standard error, filtered by `RUST_LOG`.
+//! Log set-up: human-readable lines or JSON on standard error, filtered by `RUST_LOG`, beside
+//! the metrics layer ([`crate::metrics`]), which has a filter of its own: `RUST_LOG` decides
+//! what is written, never what is counted.
 //!
 //! Lines are formatted on the thread that logs them but written off the request path: a
 //! bounded queue hands them to one writer thread that batches them into few writes. A full
@@ -8,7 +10,9 @@
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry, fmt};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -54,20 +58,25 @@ pub fn init(format: LogFormat) -> LogGuard {
             std::io::stderr(),
         ));
     let counter = writer.error_counter();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_target(false);
-    let installed = match format {
-        LogFormat::Text => builder
+    let lines: Box<dyn Layer<Registry> + Send + Sync> = match format {
+        LogFormat::Text => fmt::layer()
+            .with_writer(writer)
+            .with_target(false)
             .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
-        LogFormat::Json => builder
+            .boxed(),
+        LogFormat::Json => fmt::layer()
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .try_init(),
+            .with_writer(writer)
+            .with_target(false)
+            .boxed(),
     };
+    crate::metrics::handle();
+    let installed = tracing_subscriber::registry()
+        .with(lines.with_filter(filter))
+        .with(crate::metrics::layer())
+        .try_init();
     match installed {
         Ok(()) => {
             let _ = DROPPED.set(counter);

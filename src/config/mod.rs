@@ -43,7 +43,8 @@ Verifier (who sends and checks the codes):
     telnyx                   TELNYX_API_KEY, TELNYX_FROM_NUMBER [TELNYX_API_BASE_URL]
     messagebird              MESSAGEBIRD_ACCESS_KEY, MESSAGEBIRD_ORIGINATOR [MESSAGEBIRD_BASE_URL]
   BRIDGEKEEPER_SMS_TEMPLATE  builtin's message, with {code} and optional {conference}
-  BRIDGEKEEPER_ADMIN_TOKEN   opens GET /dev/outbox (Authorization: Bearer) once a carrier is real")]
+  BRIDGEKEEPER_ADMIN_TOKEN   opens GET /dev/outbox and GET /metrics (Authorization: Bearer) once a
+                             carrier is real")]
 pub struct ServeArgs {
     /// Address to bind (host:port).
     #[arg(long, env = "BRIDGEKEEPER_LISTEN", default_value = "127.0.0.1:5000")]
@@ -118,6 +119,12 @@ pub struct ServeArgs {
     #[arg(long, env = "BRIDGEKEEPER_LOCAL_SENDS_PER_NUMBER", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub local_sends_per_number: u64,
+
+    /// Also serve GET /metrics (Prometheus text format) on this address (host:port), without
+    /// the admin token: for a scraper on a private network. Unset: /metrics only on --listen,
+    /// behind BRIDGEKEEPER_ADMIN_TOKEN once a carrier is real.
+    #[arg(long, env = "BRIDGEKEEPER_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
 
     /// Log format: `text` for people, `json` for log shippers.
     #[arg(long, env = "BRIDGEKEEPER_LOG_FORMAT", default_value = "text")]
@@ -325,6 +332,8 @@ pub struct Settings {
     pub listen: String,
     /// The participants file.
     pub participants: PathBuf,
+    /// A second address serving only `GET /metrics`, without the admin token.
+    pub metrics_listen: Option<String>,
     /// The carrier-facing base URL; `None` means `http://<bound address>`.
     pub public_url: Option<Url>,
     /// The carriers' credentials.
@@ -468,6 +477,7 @@ impl Settings {
         Ok(Self {
             listen: args.listen,
             participants: args.participants,
+            metrics_listen: args.metrics_listen.filter(|a| !a.trim().is_empty()),
             public_url: args.public_url,
             memory_max_entries: usize::try_from(args.memory_max_entries).unwrap_or(usize::MAX),
             state_file: args.state_file.clone().or_else(|| match &secret {
@@ -495,6 +505,7 @@ impl Settings {
         Self {
             listen: "127.0.0.1:0".into(),
             participants,
+            metrics_listen: None,
             public_url: None,
             carriers: CarrierSettings::default(),
             verifier: VerifierSettings::Dev,

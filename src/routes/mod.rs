@@ -3,6 +3,7 @@
 
 mod dev;
 mod health;
+mod metrics;
 mod voice;
 
 use crate::carrier::Hook;
@@ -19,10 +20,13 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Builds the router for the given state.
 pub fn router(state: AppState) -> Router {
-    let mut router = Router::new().route("/healthz", get(health::healthz));
+    let mut router = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::guarded));
     for carrier in state.carriers.served() {
         for hook in [Hook::Entry, Hook::Code] {
             let carrier = carrier.clone();
+            let meter = crate::metrics::WebhookMeter::new(carrier.kind(), hook);
             let path = match hook {
                 Hook::Entry => carrier.kind().entry_path(),
                 Hook::Code => carrier.kind().code_path(),
@@ -30,7 +34,9 @@ pub fn router(state: AppState) -> Router {
             router = router.route(
                 path,
                 post(move |State(app): State<AppState>, request: Request| {
-                    voice::webhook(app, carrier, hook, request)
+                    let meter = meter.clone();
+                    let webhook = voice::webhook(app, carrier, hook, request);
+                    async move { meter.measure(webhook).await }
                 }),
             );
         }
@@ -39,6 +45,16 @@ pub fn router(state: AppState) -> Router {
         router = router.route("/dev/outbox", get(dev::outbox));
     }
     router
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// The router of the `--metrics-listen` address: `GET /metrics` without a token, and nothing
+/// else.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::open))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -511,6 +511,7 @@ impl MessageBirdVerify {
         let result = exchanged.and_then(|answer| interpret(answer.http, &answer.body));
         tracing::debug!(
             event = "verify.request",
+            verifier = "messagebird-verify",
             %operation,
             http_status,
             elapsed_ms,
@@ -522,6 +523,7 @@ impl MessageBirdVerify {
             if error.needs_operator() {
                 tracing::error!(
                     event = "verify.upstream_error",
+                    verifier = "messagebird-verify",
                     %operation,
                     http_status,
                     elapsed_ms,
@@ -532,6 +534,7 @@ impl MessageBirdVerify {
             } else {
                 tracing::warn!(
                     event = "verify.upstream_error",
+                    verifier = "messagebird-verify",
                     %operation,
                     http_status,
                     elapsed_ms,

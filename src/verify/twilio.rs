@@ -369,6 +369,7 @@ impl TwilioVerify {
         let result = exchanged.and_then(|(http, body)| interpret(http, &body));
         tracing::debug!(
             event = "verify.request",
+            verifier = "twilio-verify",
             %operation,
             http_status,
             elapsed_ms,
@@ -380,6 +381,7 @@ impl TwilioVerify {
             if error.needs_operator() {
                 tracing::error!(
                     event = "verify.upstream_error",
+                    verifier = "twilio-verify",
                     %operation,
                     http_status,
                     elapsed_ms,
@@ -390,6 +392,7 @@ impl TwilioVerify {
             } else {
                 tracing::warn!(
                     event = "verify.upstream_error",
+                    verifier = "twilio-verify",
                     %operation,
                     http_status,
                     elapsed_ms,
