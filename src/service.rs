@@ -4,16 +4,21 @@
 //! carry to the next webhook. The store keys it uses are in [`crate::store::keys`]; its log
 //! events (`call.*`, `limit.*`, `verify.*`, `store.failed`) are its own.
 
+use crate::call::Target;
 use crate::call::{
     self, CallState, Ending, Keypad, Next, PinKeypad, Prompt, Refusal, Reply, Route,
 };
 use crate::carrier::{CallEvent, CarrierKind};
 use crate::clock::Clock;
+use crate::conference::live::Member;
+use crate::conference::moderation::Moderation;
 use crate::config::ServerLimits;
 use crate::directory::{Conference, Participant};
 use crate::domain::CallSid;
+use crate::domain::Role;
 use crate::roster::SharedRoster;
 use crate::store::{Key, NumberKey, Store, StoreError};
+use crate::token::RoomState;
 use crate::token::{CallToken, Sealer, TokenError};
 use crate::verify::{CheckOutcome, Delivery, Receipt, Verifier};
 use std::sync::Arc;
@@ -78,6 +83,8 @@ pub struct CallService {
     pub limits: ServerLimits,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// The live roster and the moderator actions on it.
+    pub moderation: Moderation,
     /// With a store that forgets the calls' marks on a restart (in memory): the oldest a
     /// step's state may be, in unix seconds — issued shortly before this process started at
     /// the earliest, so that a capture from before a restart cannot be replayed after it.
@@ -136,6 +143,12 @@ impl CallService {
         let span = Span::current();
         span.record("conference", conference.name());
         span.record("caller", participant.phone.masked());
+        if let Some(refused) = self
+            .room_refusal(dialect, conference, participant.role)
+            .await
+        {
+            return refused;
+        }
         let number = roster.number_key(&participant.phone);
         let token = CallToken {
             carrier: dialect.carrier,
@@ -146,6 +159,7 @@ impl CallService {
             issued: u32::try_from(self.clock.unix_now()).unwrap_or(u32::MAX),
             stepped: 0,
             receipt: Receipt::default(),
+            room: None,
         };
         // The cheap refusals first: a refused call writes nothing for itself.
         match self.number_refusal(&number).await {
@@ -174,6 +188,7 @@ impl CallService {
         }
         let flow = Flow {
             service: self,
+            call_id: &event.call_id,
             conference,
             participant,
             number,
@@ -201,6 +216,12 @@ impl CallService {
             }
             None => roster.withheld_key(),
         };
+        if let Some(refused) = self
+            .room_refusal(dialect, conference, Role::Participant)
+            .await
+        {
+            return refused;
+        }
         match self.store.get(&Key::WrongPins(&number).to_string()).await {
             Ok(wrong) if wrong >= self.limits.wrong_per_number => {
                 info!(
@@ -231,6 +252,7 @@ impl CallService {
                 // The caller's number key rides (signed) with the call, so that the tries of
                 // every webhook count against the number the call came from.
                 receipt: Receipt::new(number.as_str().as_bytes().to_vec()).unwrap_or_default(),
+                room: None,
             }),
         }
     }
@@ -238,7 +260,12 @@ impl CallService {
     /// A guest typed at the PIN prompt (or nothing). Tries are reserved against the caller's
     /// number and the server's per-minute budget before the PIN is compared, and given back
     /// only for the right PIN, so parallel calls cannot multiply them.
-    async fn guest_keypad(&self, mut token: CallToken, digits: Option<&str>) -> Answer {
+    async fn guest_keypad(
+        &self,
+        call_id: &CallSid,
+        mut token: CallToken,
+        digits: Option<&str>,
+    ) -> Answer {
         let roster = self.roster.current();
         let Some(conference) = roster.find_guest(&token.fingerprint) else {
             return end(Ending::NoLongerListed, "conference no longer takes guests");
@@ -325,7 +352,21 @@ impl CallService {
                     role = "guest",
                     "guest PIN right, joining"
                 );
-                Answer::done(Reply::join_guest(conference))
+                let member = Member {
+                    name: "Guest".to_owned(),
+                    role: Role::Participant,
+                    phone: String::new(),
+                    guest: true,
+                    carrier: token.carrier.as_str().to_owned(),
+                };
+                self.enter_room(
+                    call_id,
+                    token,
+                    conference,
+                    &member,
+                    Reply::join_guest(conference),
+                )
+                .await
             }
             Next::End(ending) => end(ending, "call ended without joining"),
             _ => Answer::done(Reply::end(Ending::Fault)),
@@ -378,10 +419,19 @@ impl CallService {
         }
     }
 
-    /// What the caller typed at a prompt (or nothing), on an opened state.
-    pub async fn keypad(&self, token: CallToken, digits: Option<&str>) -> Answer {
+    /// What the caller typed at a prompt (or nothing), on an opened state; `call_id` is the
+    /// carrier's id of the call.
+    pub async fn keypad(
+        &self,
+        call_id: &CallSid,
+        token: CallToken,
+        digits: Option<&str>,
+    ) -> Answer {
+        if let Some(room) = token.room {
+            return self.room_keypad(call_id, token, room, digits).await;
+        }
         if token.guest {
-            return self.guest_keypad(token, digits).await;
+            return self.guest_keypad(call_id, token, digits).await;
         }
         let roster = self.roster.current();
         let Some((conference, participant)) = roster.find(&token.fingerprint) else {
@@ -392,6 +442,7 @@ impl CallService {
         span.record("caller", participant.phone.masked());
         let flow = Flow {
             service: self,
+            call_id,
             conference,
             participant,
             number: roster.number_key(&participant.phone),
@@ -400,6 +451,252 @@ impl CallService {
             wrong_count: 0,
         };
         flow.run(Keypad::read(digits)).await
+    }
+
+    /// Refuses a caller at a locked or full room before any code is sent (or PIN asked);
+    /// moderators always enter. Only rooms have a roster: a bridge is the bridge's business.
+    async fn room_refusal(
+        &self,
+        dialect: Dialect,
+        conference: &Conference,
+        role: Role,
+    ) -> Option<Answer> {
+        if role == Role::Moderator || !dialect.joins_rooms || conference.bridge().is_some() {
+            return None;
+        }
+        let view = match self.moderation.live().view(conference.name()).await {
+            Ok(view) => view,
+            Err(e) => return Some(fault(&e)),
+        };
+        let refusal = if view.meta.locked {
+            Refusal::Locked
+        } else if view.count() >= conference.max_participants() as usize {
+            Refusal::Full
+        } else {
+            return None;
+        };
+        info!(
+            event = "call.rejected",
+            reason = refusal.as_str(),
+            conference = conference.name(),
+            "room closed to new participants; no code sent"
+        );
+        Some(Answer::done(Reply::refuse(refusal)))
+    }
+
+    /// Sends a verified caller into the room (or the bridge): remembers who the call is for
+    /// the roster, and carries the state that lets `*` open the menu and come back without a
+    /// new code.
+    async fn enter_room(
+        &self,
+        call_id: &CallSid,
+        mut token: CallToken,
+        conference: &Conference,
+        member: &Member,
+        reply: Reply,
+    ) -> Answer {
+        let Reply::Join {
+            target: Target::Room { muted, .. },
+            ..
+        } = &reply
+        else {
+            return Answer::done(reply);
+        };
+        if let Err(e) = self
+            .moderation
+            .live()
+            .remember(call_id.as_str(), member)
+            .await
+        {
+            // The caller still joins; the roster shows them as unknown.
+            warn!(event = "store.failed", error = %e, "could not note who joined");
+        }
+        token.seq = token.seq.saturating_add(1);
+        token.room = Some(RoomState {
+            muted: *muted,
+            menu: false,
+        });
+        let _ = conference;
+        Answer {
+            reply,
+            carry: Some(token),
+        }
+    }
+
+    /// A verified caller out of the room: just out (`*`, or the conference ended), or at the
+    /// menu pressing a key (or nothing).
+    async fn room_keypad(
+        &self,
+        call_id: &CallSid,
+        mut token: CallToken,
+        room: RoomState,
+        digits: Option<&str>,
+    ) -> Answer {
+        let roster = self.roster.current();
+        let (conference, role) = if token.guest {
+            match roster.find_guest(&token.fingerprint) {
+                Some(conference) => (conference, Role::Participant),
+                None => return end(Ending::NoLongerListed, "conference no longer takes guests"),
+            }
+        } else {
+            match roster.find(&token.fingerprint) {
+                Some((conference, participant)) => (conference, participant.role),
+                None => return end(Ending::NoLongerListed, "caller no longer listed"),
+            }
+        };
+        Span::current().record("conference", conference.name());
+        let live = self.moderation.live();
+        let view = match live.view(conference.name()).await {
+            Ok(view) => view,
+            Err(e) => return fault(&e),
+        };
+        token.seq = token.seq.saturating_add(1);
+        let menu = |first: Option<String>, muted: bool, locked: bool, mut token: CallToken| {
+            token.room = Some(RoomState { muted, menu: true });
+            Answer {
+                reply: Reply::menu(first, role, muted, locked),
+                carry: Some(token),
+            }
+        };
+        let back = |muted: bool, mut token: CallToken| {
+            info!(event = "menu.back", "back to the room");
+            token.room = Some(RoomState { muted, menu: false });
+            Answer {
+                reply: Reply::rejoin(conference, role, muted),
+                carry: Some(token),
+            }
+        };
+        if !room.menu {
+            // The room's `<Dial>` ended: `*`, or the conference ended around the caller.
+            if view.meta.ended {
+                info!(event = "menu.conference_over", "the conference has ended");
+                return Answer::done(Reply::End {
+                    say: "The conference has ended. Goodbye.".to_owned(),
+                });
+            }
+            info!(event = "menu.opened", "keypad menu");
+            return menu(None, room.muted, view.meta.locked, token);
+        }
+        let moderator = role == Role::Moderator;
+        let only_moderators = || "That option is for moderators.".to_owned();
+        match digits.map(str::trim) {
+            // Silence (or `#`): back to the room.
+            None | Some("" | "#") => back(room.muted, token),
+            Some("1") => {
+                let muted = !room.muted;
+                info!(
+                    event = "menu.mute_self",
+                    muted, "caller toggled their own mute"
+                );
+                let said = if muted {
+                    "You will be muted."
+                } else {
+                    "You will be unmuted."
+                };
+                menu(Some(said.to_owned()), muted, view.meta.locked, token)
+            }
+            Some("2") => {
+                let n = view.count();
+                let said = match n {
+                    0 => "Nobody else is on the call.".to_owned(),
+                    1 => "There is 1 other person on the call.".to_owned(),
+                    n => format!("There are {n} other people on the call."),
+                };
+                menu(Some(said), room.muted, view.meta.locked, token)
+            }
+            Some("3") if !moderator => {
+                menu(Some(only_moderators()), room.muted, view.meta.locked, token)
+            }
+            Some("3") => {
+                let locked = !view.meta.locked;
+                match self.moderation.lock(conference.name(), locked).await {
+                    Ok(_) => {
+                        info!(
+                            event = "menu.lock",
+                            locked, "moderator locked or unlocked the conference"
+                        );
+                        let said = if locked {
+                            "The conference is locked: new participants cannot join."
+                        } else {
+                            "The conference is unlocked."
+                        };
+                        menu(Some(said.to_owned()), room.muted, locked, token)
+                    }
+                    Err(e) => {
+                        warn!(event = "menu.action_failed", action = "lock", error = %e);
+                        menu(
+                            Some("Sorry, that did not work.".to_owned()),
+                            room.muted,
+                            view.meta.locked,
+                            token,
+                        )
+                    }
+                }
+            }
+            Some("4") if !moderator => {
+                menu(Some(only_moderators()), room.muted, view.meta.locked, token)
+            }
+            Some("4") => match self
+                .moderation
+                .mute_all(conference.name(), Some(call_id.as_str()))
+                .await
+            {
+                Ok(done) => {
+                    info!(
+                        event = "menu.mute_all",
+                        calls = done.calls,
+                        carrier_told = done.carrier_told,
+                        "moderator muted everyone else"
+                    );
+                    menu(
+                        Some("Everyone else is muted.".to_owned()),
+                        room.muted,
+                        view.meta.locked,
+                        token,
+                    )
+                }
+                Err(e) => {
+                    warn!(event = "menu.action_failed", action = "mute_all", error = %e);
+                    menu(
+                        Some("Sorry, that did not work.".to_owned()),
+                        room.muted,
+                        view.meta.locked,
+                        token,
+                    )
+                }
+            },
+            Some("9") if !moderator => {
+                menu(Some(only_moderators()), room.muted, view.meta.locked, token)
+            }
+            Some("9") => match self.moderation.end(conference.name()).await {
+                Ok(done) => {
+                    info!(
+                        event = "menu.end",
+                        calls = done.calls,
+                        carrier_told = done.carrier_told,
+                        "moderator ended the conference"
+                    );
+                    Answer::done(Reply::End {
+                        say: "The conference has ended for everyone. Goodbye.".to_owned(),
+                    })
+                }
+                Err(e) => {
+                    warn!(event = "menu.action_failed", action = "end", error = %e);
+                    menu(
+                        Some("Sorry, that did not work.".to_owned()),
+                        room.muted,
+                        view.meta.locked,
+                        token,
+                    )
+                }
+            },
+            Some(_) => menu(
+                Some("That is not an option.".to_owned()),
+                room.muted,
+                view.meta.locked,
+                token,
+            ),
+        }
     }
 
     /// Reserves a code against the number's hourly allowance, then the server's per-minute
@@ -476,6 +773,7 @@ impl CallService {
 /// store calls they ask for. The token is the one copy of the call's state.
 struct Flow<'a> {
     service: &'a CallService,
+    call_id: &'a CallSid,
     conference: &'a Conference,
     participant: &'a Participant,
     number: NumberKey,
@@ -672,7 +970,17 @@ impl<'a> Flow<'a> {
                     role = %self.participant.role,
                     "code approved, joining"
                 );
-                Answer::done(Reply::join(self.participant, self.conference))
+                let member = Member {
+                    name: self.participant.name.clone(),
+                    role: self.participant.role,
+                    phone: self.participant.phone.masked(),
+                    guest: false,
+                    carrier: self.token.carrier.as_str().to_owned(),
+                };
+                let reply = Reply::join(self.participant, self.conference);
+                self.service
+                    .enter_room(self.call_id, self.token, self.conference, &member, reply)
+                    .await
             }
             Next::End(ending) => end(ending, "call ended without joining"),
             other => {
@@ -809,6 +1117,10 @@ channel = "voice"
             sealer: Sealer::new([2; 32]),
             limits: ServerLimits::default(),
             clock: clock.clone(),
+            moderation: Moderation::new(
+                crate::conference::live::LiveRoster::new(memory.clone(), clock.clone()),
+                Default::default(),
+            ),
             restart_floor: None,
         };
         Rig {
@@ -867,7 +1179,7 @@ channel = "voice"
         assert!(matches!(again.reply, Reply::Ask { .. }));
         assert_eq!(rig.verifier.sends.load(Ordering::SeqCst), 1);
         let token = next(&rig, &call, &asked).await;
-        let joined = rig.service.keypad(token, Some(RIGHT)).await;
+        let joined = rig.service.keypad(&call.call_id, token, Some(RIGHT)).await;
         let Reply::Join {
             target: Target::Room { role, .. },
             ..
@@ -896,13 +1208,13 @@ channel = "voice"
             "{asked:?}"
         );
         let token = next(&rig, &call, &asked).await;
-        let again = rig.service.keypad(token, Some("*")).await;
+        let again = rig.service.keypad(&call.call_id, token, Some("*")).await;
         assert!(
             words(&again.reply).contains("We are calling your phone ending in 99 again"),
             "{again:?}"
         );
         let token = next(&rig, &call, &again).await;
-        let joined = rig.service.keypad(token, Some(RIGHT)).await;
+        let joined = rig.service.keypad(&call.call_id, token, Some(RIGHT)).await;
         assert!(matches!(joined.reply, Reply::Join { .. }), "{joined:?}");
         assert_eq!(
             *rig.verifier.log.lock().unwrap(),
@@ -937,7 +1249,10 @@ channel = "voice"
         let mut answer = rig.service.incoming(TWIML, &call).await;
         for _ in 0..3 {
             let token = next(&rig, &call, &answer).await;
-            answer = rig.service.keypad(token, Some("000000")).await;
+            answer = rig
+                .service
+                .keypad(&call.call_id, token, Some("000000"))
+                .await;
         }
         assert!(matches!(answer.reply, Reply::End { .. }), "{answer:?}");
         assert_eq!(rig.verifier.checks.load(Ordering::SeqCst), 3);
@@ -1009,7 +1324,10 @@ channel = "voice"
             );
             let token = next(&rig, &call, &asked).await;
             assert!(token.guest);
-            let joined = rig.service.keypad(token, Some("48291735")).await;
+            let joined = rig
+                .service
+                .keypad(&call.call_id, token, Some("48291735"))
+                .await;
             let Reply::Join {
                 target: Target::Room { role, .. },
                 ..
@@ -1107,6 +1425,13 @@ channel = "voice"
         fn map_all<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<MapFields, StoreError>> {
             self.0.map_all(key)
         }
+        fn map_get<'a>(
+            &'a self,
+            key: &'a str,
+            field: &'a str,
+        ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+            self.0.map_get(key, field)
+        }
         fn map_swap<'a>(
             &'a self,
             key: &'a str,
@@ -1134,7 +1459,10 @@ channel = "voice"
         // The counters go down between the prompt and the digits.
         rig.service.store = Arc::new(CountersDown(rig.memory.clone()));
         for guess in ["000000", RIGHT] {
-            let answer = rig.service.keypad(token.clone(), Some(guess)).await;
+            let answer = rig
+                .service
+                .keypad(&call.call_id, token.clone(), Some(guess))
+                .await;
             assert_eq!(answer.reply, Reply::end(Ending::Fault), "{guess}");
         }
         assert_eq!(

@@ -1,10 +1,10 @@
 //! A person's role in a conference.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// What a person may do in a conference: moderators start and end it, participants wait.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Starts the conference on entering and ends it on leaving.

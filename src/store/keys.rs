@@ -49,6 +49,14 @@ pub enum Key<'a> {
     LocalChecks(&'a str),
     /// The development outbox (a list).
     DevOutbox,
+    /// The live roster of a conference (a map: the conference's state, and one field per
+    /// call), by conference name.
+    Roster(&'a str),
+    /// Who a call that was sent into a conference is (name, role, masked number), by the
+    /// carrier's call id, for the roster's join event.
+    Member(&'a str),
+    /// A dropped call's caller, who may rejoin without a new code: by conference and number.
+    Rejoin(&'a str, &'a NumberKey),
 }
 
 impl fmt::Display for Key<'_> {
@@ -64,6 +72,9 @@ impl fmt::Display for Key<'_> {
             Key::LocalUsed(nonce) => write!(f, "lv:used:{nonce}"),
             Key::LocalChecks(nonce) => write!(f, "lv:checks:{nonce}"),
             Key::DevOutbox => f.write_str("dev:outbox"),
+            Key::Roster(name) => write!(f, "roster:{name}"),
+            Key::Member(call) => write!(f, "member:{call}"),
+            Key::Rejoin(conference, n) => write!(f, "rejoin:{n}:{conference}"),
         }
     }
 }
@@ -86,6 +97,9 @@ mod tests {
             Key::LocalUsed("00ff"),
             Key::LocalChecks("00ff"),
             Key::DevOutbox,
+            Key::Roster("Weekly"),
+            Key::Member("CA1"),
+            Key::Rejoin("Weekly", &n),
         ];
         let rendered: Vec<String> = keys.iter().map(ToString::to_string).collect();
         for (i, a) in rendered.iter().enumerate() {

@@ -406,6 +406,21 @@ impl Store for MemoryStore {
         })
     }
 
+    fn map_get<'a>(
+        &'a self,
+        key: &'a str,
+        field: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(async move {
+            let now = self.clock.now();
+            Ok(self
+                .maps
+                .get(key)
+                .filter(|e| e.0 > now)
+                .and_then(|e| e.1.get(field).cloned()))
+        })
+    }
+
     fn map_swap<'a>(
         &'a self,
         key: &'a str,

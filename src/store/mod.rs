@@ -82,6 +82,13 @@ pub trait Store: Send + Sync + 'static {
     /// Every field of the map `key` and its value (empty when absent or expired).
     fn map_all<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<MapFields, StoreError>>;
 
+    /// One field of the map `key`, if any (and the map not expired).
+    fn map_get<'a>(
+        &'a self,
+        key: &'a str,
+        field: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
+
     /// Compare and swap one field of the map `key`, atomically: when the field holds
     /// `expected` (`None`: the field is absent), it becomes `value` (`None`: removed) and the
     /// map lives for `ttl` from now; true when swapped, false (nothing changed) when the field

@@ -268,6 +268,20 @@ impl Store for RedisStore {
         })
     }
 
+    fn map_get<'a>(
+        &'a self,
+        key: &'a str,
+        field: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            connection
+                .hget(self.key(key), field)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
     fn map_swap<'a>(
         &'a self,
         key: &'a str,
