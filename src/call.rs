@@ -63,6 +63,10 @@ pub enum Refusal {
     NotListed,
     /// The dialect cannot join a room and the conference has no bridge to dial.
     NoBridge,
+    /// The conference is locked (moderators still enter).
+    Locked,
+    /// The conference is full (moderators still enter).
+    Full,
 }
 
 impl Refusal {
@@ -73,6 +77,8 @@ impl Refusal {
             Refusal::Withheld => "withheld_caller_id",
             Refusal::NotListed => "not_listed",
             Refusal::NoBridge => "no_bridge_for_this_carrier",
+            Refusal::Locked => "conference_locked",
+            Refusal::Full => "conference_full",
         }
     }
 }
@@ -418,6 +424,8 @@ pub enum Expect {
     Code,
     /// The conference's guest PIN (4 to 12 digits, then `#`).
     Pin,
+    /// One key of the in-call menu (`#` included).
+    MenuKey,
 }
 
 /// Where a verified caller goes.
@@ -431,6 +439,10 @@ pub enum Target {
         role: Role,
         /// Music while waiting for a moderator.
         hold_music: Option<String>,
+        /// The room's size (`maxParticipants`).
+        max_participants: u32,
+        /// Whether the caller enters muted (kept across a visit to the keypad menu).
+        muted: bool,
     },
     /// An existing dial-in bridge, with the keys to send for this role.
     Bridge {
@@ -493,6 +505,8 @@ impl Reply {
             Refusal::NoBridge => {
                 "Sorry, this line is not set up yet. Please contact the organizer. Goodbye."
             }
+            Refusal::Locked => "This conference is locked. Goodbye.",
+            Refusal::Full => "Sorry, this conference is full. Please try again later. Goodbye.",
         };
         Reply::Refuse { say: say.into() }
     }
@@ -538,21 +552,69 @@ impl Reply {
     /// The words and destination for joining: the conference's bridge when it has one, else
     /// its room.
     pub fn join(participant: &Participant, conference: &Conference) -> Self {
+        let target = target(conference, participant.role);
+        let menu = if matches!(target, Target::Room { .. }) {
+            " Press star at any time for options."
+        } else {
+            ""
+        };
         Reply::Join {
             say: format!(
-                "Thank you, {}. Joining {}.",
+                "Thank you, {}. Joining {}.{menu}",
                 participant.name,
                 conference.name()
             ),
-            target: target(conference, participant.role),
+            target,
+        }
+    }
+
+    /// The words and room for a caller going back in from the keypad menu, muted or not.
+    pub fn rejoin(conference: &Conference, role: Role, muted: bool) -> Self {
+        let mut target = target(conference, role);
+        if let Target::Room { muted: m, .. } = &mut target {
+            *m = muted;
+        }
+        Reply::Join {
+            say: format!("Back to {}.", conference.name()),
+            target,
+        }
+    }
+
+    /// The in-call menu, after `first` (what the last key did, if anything).
+    pub fn menu(first: Option<String>, role: Role, muted: bool, locked: bool) -> Self {
+        let mut say = Vec::new();
+        if let Some(first) = first {
+            say.push(first);
+        }
+        let mut options = format!(
+            "Press 1 to {} yourself, 2 to hear how many people are on the call",
+            if muted { "unmute" } else { "mute" }
+        );
+        if role == Role::Moderator {
+            options.push_str(&format!(
+                ", 3 to {} the conference, 4 to mute everyone else, 9 to end the conference for everyone",
+                if locked { "unlock" } else { "lock" }
+            ));
+        }
+        options.push_str(", or pound to go back to the conference.");
+        say.push(options);
+        Reply::Ask {
+            say,
+            expect: Expect::MenuKey,
         }
     }
 
     /// The words and destination for a guest who gave the right PIN (always a participant).
     pub fn join_guest(conference: &Conference) -> Self {
+        let target = target(conference, Role::Participant);
+        let menu = if matches!(target, Target::Room { .. }) {
+            " Press star at any time for options."
+        } else {
+            ""
+        };
         Reply::Join {
-            say: format!("Thank you. Joining {} as a guest.", conference.name()),
-            target: target(conference, Role::Participant),
+            say: format!("Thank you. Joining {} as a guest.{menu}", conference.name()),
+            target,
         }
     }
 
@@ -614,6 +676,8 @@ fn target(conference: &Conference, role: Role) -> Target {
             conference: conference.name().to_owned(),
             role,
             hold_music: conference.hold_music().map(str::to_owned),
+            max_participants: conference.max_participants(),
+            muted: false,
         },
     }
 }

@@ -34,6 +34,8 @@ pub struct Conference {
     by_phone: HashMap<PhoneNumber, usize>,
     bridge: Option<Bridge>,
     guest_pin: Option<GuestPin>,
+    max_participants: u32,
+    rejoin_minutes: u32,
 }
 
 /// An existing dial-in bridge a verified caller is dialed into, with the keys sent for them.
@@ -284,6 +286,14 @@ pub enum Problem {
     /// A guest PIN that is too weak or not digits.
     #[error("`guest_pin` {0}")]
     BadPin(&'static str),
+    /// A number setting out of its range.
+    #[error("`{key}` must be {range}")]
+    BadNumberSetting {
+        /// The key.
+        key: &'static str,
+        /// The range allowed.
+        range: &'static str,
+    },
     /// A `channel` other than the known ones.
     #[error("unknown channel \"{0}\": allowed values are \"sms\" and \"voice\"")]
     UnknownChannel(String),
@@ -324,6 +334,8 @@ struct RawConference {
     hold_music: Option<Spanned<String>>,
     bridge: Option<Spanned<RawBridge>>,
     guest_pin: Option<Spanned<String>>,
+    max_participants: Option<Spanned<i64>>,
+    rejoin_minutes: Option<Spanned<i64>>,
     #[serde(default)]
     participant: Vec<Spanned<RawParticipant>>,
 }
@@ -347,6 +359,12 @@ struct RawParticipant {
 }
 
 const CONFERENCE_TABLE: &str = "[[conference]]";
+
+/// The default (and largest) `max_participants`: the carriers' own cap on a conference.
+pub const DEFAULT_MAX_PARTICIPANTS: u32 = 250;
+
+/// The longest `rejoin_minutes`.
+pub const MAX_REJOIN_MINUTES: u32 = 120;
 const PARTICIPANT_TABLE: &str = "[[conference.participant]]";
 
 impl Directory {
@@ -545,7 +563,18 @@ impl Conference {
         self.bridge.as_ref()
     }
 
-    /// The PIN that admits callers who are not on the list, if any.
+    /// The most people on the call at once (`max_participants`, 250 by default); moderators
+    /// still enter a full room.
+    pub fn max_participants(&self) -> u32 {
+        self.max_participants
+    }
+
+    /// Minutes after a dropped call in which its caller may rejoin without a new code (0: off).
+    pub fn rejoin_minutes(&self) -> u32 {
+        self.rejoin_minutes
+    }
+
+    /// The conference's guest PIN, if it admits guests.
     pub fn guest_pin(&self) -> Option<&GuestPin> {
         self.guest_pin.as_ref()
     }
@@ -645,6 +674,36 @@ impl Builder<'_> {
             Some(bridge) => Some(self.bridge(bridge)?),
             None => None,
         };
+        let max_participants = match raw.max_participants {
+            None => DEFAULT_MAX_PARTICIPANTS,
+            Some(n) => match u32::try_from(*n.get_ref()) {
+                Ok(v @ 2..=DEFAULT_MAX_PARTICIPANTS) => v,
+                _ => {
+                    return Err(self.invalid(
+                        n.span().start,
+                        Problem::BadNumberSetting {
+                            key: "max_participants",
+                            range: "2 to 250 (the carriers' own cap)",
+                        },
+                    ));
+                }
+            },
+        };
+        let rejoin_minutes = match raw.rejoin_minutes {
+            None => 0,
+            Some(n) => match u32::try_from(*n.get_ref()) {
+                Ok(v @ 0..=MAX_REJOIN_MINUTES) => v,
+                _ => {
+                    return Err(self.invalid(
+                        n.span().start,
+                        Problem::BadNumberSetting {
+                            key: "rejoin_minutes",
+                            range: "0 (off) to 120",
+                        },
+                    ));
+                }
+            },
+        };
         let guest_pin = match raw.guest_pin {
             Some(pin) => Some(
                 GuestPin::parse(pin.get_ref())
@@ -736,6 +795,8 @@ impl Builder<'_> {
             by_phone,
             bridge,
             guest_pin,
+            max_participants,
+            rejoin_minutes,
         };
         if !conference.has_moderator() {
             self.directory.warnings.push(format!(

@@ -161,7 +161,34 @@ impl Application {
         debug_assert_eq!(verifier.channels(), accepts.channels);
         let carriers = Carriers::from_settings(&settings.carriers, &public_url)
             .map_err(|e| anyhow::anyhow!(e))?;
+        let mut controls: std::collections::HashMap<
+            crate::carrier::CarrierKind,
+            Arc<dyn crate::conference::control::ConferenceActions>,
+        > = std::collections::HashMap::new();
+        for control in settings.conference_control {
+            let client = crate::conference::control::ConferenceControl::new(
+                crate::conference::control::ControlConfig {
+                    flavor: control.flavor,
+                    base_url: control.base_url.clone(),
+                    timeout: settings.verify_timeout,
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("cannot use {}'s REST API: {e}", control.carrier))?;
+            tracing::info!(
+                event = "server.conference_control",
+                carrier = control.carrier.as_str(),
+                "moderator actions reach {} at {}",
+                control.carrier,
+                control.base_url
+            );
+            controls.insert(control.carrier, Arc::new(client));
+        }
+        let moderation = crate::conference::moderation::Moderation::new(
+            crate::conference::live::LiveRoster::new(store.clone(), clock.clone()),
+            controls,
+        );
         let calls = CallService {
+            moderation,
             roster: Arc::new(SharedRoster::new(directory, secret.key("roster v1"))),
             verifier,
             store: store.clone(),

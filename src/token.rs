@@ -35,6 +35,13 @@ const TAG_LEN: usize = 16;
 const FIXED_LEN: usize = 1 + 1 + 12 + 1 + 4 + 4 + 4 + 1;
 const FLAG_REFRESHED: u8 = 1;
 const FLAG_GUEST: u8 = 2;
+const FLAG_ROOM: u8 = 4;
+const FLAG_MUTED: u8 = 8;
+const FLAG_MENU: u8 = 16;
+
+/// The longest a caller verified into a room may come back to it from the keypad menu
+/// without a new code: a long meeting, not a day.
+pub const ROOM_MAX_AGE_SECS: u64 = 12 * 60 * 60;
 
 /// Identifies the caller and conference without carrying the phone number: an HMAC over the
 /// conference name and the caller's E.164 number (or, for a guest, over the conference).
@@ -60,6 +67,17 @@ pub struct CallToken {
     pub stepped: u32,
     /// The verifier's receipt for the code sent.
     pub receipt: Receipt,
+    /// Set once the caller was verified and sent into the room: the keypad menu's state.
+    pub room: Option<RoomState>,
+}
+
+/// A verified caller's state while in the room or its keypad menu.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoomState {
+    /// Whether they muted themselves (kept when they go back in).
+    pub muted: bool,
+    /// Whether they are at the menu (false: in the room, or just out of it).
+    pub menu: bool,
 }
 
 /// Why a token was refused.
@@ -123,7 +141,15 @@ impl Sealer {
             FLAG_REFRESHED
         } else {
             0
-        } | if token.guest { FLAG_GUEST } else { 0 };
+        } | if token.guest { FLAG_GUEST } else { 0 }
+            | match token.room {
+                None => 0,
+                Some(room) => {
+                    FLAG_ROOM
+                        | if room.muted { FLAG_MUTED } else { 0 }
+                        | if room.menu { FLAG_MENU } else { 0 }
+                }
+            };
         bytes.extend_from_slice(&[
             token.seq,
             token.state.wrong,
@@ -179,7 +205,14 @@ impl Sealer {
         let flags = payload[18];
         let issued = u32::from_be_bytes([payload[19], payload[20], payload[21], payload[22]]);
         let stepped = u32::from_be_bytes([payload[23], payload[24], payload[25], payload[26]]);
-        for (at, max_age) in [(issued, MAX_AGE_SECS), (stepped, MAX_STEP_AGE_SECS)] {
+        // A caller verified into the room keeps coming back from the menu for a meeting's
+        // length; every other step waits seconds for its answer.
+        let limits = if flags & FLAG_ROOM != 0 {
+            [(issued, ROOM_MAX_AGE_SECS), (stepped, ROOM_MAX_AGE_SECS)]
+        } else {
+            [(issued, MAX_AGE_SECS), (stepped, MAX_STEP_AGE_SECS)]
+        };
+        for (at, max_age) in limits {
             match now.checked_sub(u64::from(at)) {
                 Some(age) if age > max_age => return Err(TokenError::Expired),
                 None if u64::from(at) - now > MAX_SKEW_SECS => return Err(TokenError::Expired),
@@ -200,6 +233,10 @@ impl Sealer {
             issued,
             stepped,
             receipt: Receipt::new(payload[FIXED_LEN..].to_vec()).ok_or(TokenError::Malformed)?,
+            room: (flags & FLAG_ROOM != 0).then_some(RoomState {
+                muted: flags & FLAG_MUTED != 0,
+                menu: flags & FLAG_MENU != 0,
+            }),
         })
     }
 }
@@ -233,7 +270,30 @@ mod tests {
             issued: NOW as u32,
             stepped: NOW as u32,
             receipt: Receipt::new(vec![1, 2, 3]).unwrap(),
+            room: None,
         }
+    }
+
+    #[test]
+    fn a_room_state_round_trips_and_lives_a_meeting_not_a_day() {
+        let mut t = token();
+        t.room = Some(RoomState {
+            muted: true,
+            menu: false,
+        });
+        let text = sealer().seal(&sid("CA1"), &t);
+        let later = NOW + MAX_STEP_AGE_SECS + 60;
+        assert_eq!(sealer().open(TW, &sid("CA1"), &text, later), Ok(t.clone()));
+        assert_eq!(
+            sealer().open(TW, &sid("CA1"), &text, NOW + ROOM_MAX_AGE_SECS + 1),
+            Err(TokenError::Expired)
+        );
+        // A state without the room flag still lives fifteen minutes a step.
+        let plain = sealer().seal(&sid("CA1"), &token());
+        assert_eq!(
+            sealer().open(TW, &sid("CA1"), &plain, later),
+            Err(TokenError::Expired)
+        );
     }
 
     const TW: CarrierKind = CarrierKind::Twilio;
@@ -347,6 +407,7 @@ mod carrier_tests {
             issued: 1_800_000_000,
             stepped: 1_800_000_000,
             receipt: Receipt::new(vec![5; Receipt::MAX_LEN]).unwrap(),
+            room: None,
         };
         let text = sealer.seal(&sid, &token);
         assert!(text.len() <= MAX_TEXT_LEN);

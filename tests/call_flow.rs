@@ -19,7 +19,7 @@ async fn moderator_with_the_right_code_starts_and_ends_the_conference() {
     assert_eq!(verbs(&joined), ["Say", "Dial"]);
     assert_eq!(
         spoken(&joined),
-        ["Thank you, Ada Lovelace. Joining Weekly sync."]
+        ["Thank you, Ada Lovelace. Joining Weekly sync. Press star at any time for options."]
     );
     let room = find(&joined, "Conference").unwrap();
     assert_eq!(room.text, "Weekly sync");
@@ -59,9 +59,19 @@ async fn the_whole_join_document_escapes_a_difficult_name() {
     let (status, body) = app.post(gather.attr("action").unwrap(), &params).await;
 
     assert_eq!(status, 200);
+    // The room's `<Dial>` goes to the keypad menu with the call's state when `*` is pressed.
+    let menu = bridgekeeper::twiml::parse::parse(&body)
+        .ok()
+        .and_then(|doc| find(&doc, "Dial").and_then(|d| d.attr("action").map(str::to_owned)))
+        .expect("a Dial action");
+    assert!(menu.contains("/voice/code?s="), "{menu}");
     assert_eq!(
         body,
-        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say>Thank you, O&apos;Brien &amp; &lt;Sons&gt; &quot;Ltd&quot;. Joining Weekly sync.</Say><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="false" waitUrl="https://example.com/hold.mp3?a=1&amp;b=2" waitMethod="GET">Weekly sync</Conference></Dial></Response>"#
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say>Thank you, O&apos;Brien &amp; &lt;Sons&gt; &quot;Ltd&quot;. Joining Weekly sync. Press star at any time for options.</Say><Dial action="{}" method="POST" hangupOnStar="true"><Conference startConferenceOnEnter="false" endConferenceOnExit="false" waitUrl="https://example.com/hold.mp3?a=1&amp;b=2" waitMethod="GET" maxParticipants="250" statusCallback="{}voice/conference" statusCallbackEvent="start end join leave mute hold">Weekly sync</Conference></Dial></Response>"#,
+            menu.replace('&', "&amp;"),
+            app.base
+        )
     );
 }
 

@@ -386,3 +386,91 @@ async fn no_provider_or_sender_puts_a_number_or_a_code_in_any_log_line() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_actions_leave_audit_events_without_full_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let people = dir.path().join("participants.toml");
+    std::fs::write(&people, PROVIDER_PEOPLE).unwrap();
+    let token = "audit-admin-token-0123456789";
+    let server = tokio::task::block_in_place(|| {
+        ServerProcess::start(
+            &["--participants", people.to_str().unwrap()],
+            &[("BRIDGEKEEPER_ADMIN_TOKEN", token), ("RUST_LOG", "info")],
+        )
+    });
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let ada = Play::new(&server.base, None, "+12025550101");
+    let doc = ada.ring().await;
+    let messages: Vec<serde_json::Value> = client
+        .get(format!("{}/dev/outbox", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = messages.last().unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let joined = ada.keys(&doc, &code).await;
+    assert!(common::find(&joined, "Conference").is_some());
+    let event = |kind: &'static str, seq: &'static str| {
+        let client = client.clone();
+        let url = format!("{}/voice/conference", server.base);
+        let sid = ada.sid.clone();
+        async move {
+            let response = client
+                .post(url)
+                .form(&[
+                    ("ConferenceSid", "CF77"),
+                    ("FriendlyName", "Weekly sync"),
+                    ("StatusCallbackEvent", kind),
+                    ("CallSid", sid.as_str()),
+                    ("SequenceNumber", seq),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 204);
+        }
+    };
+    event("participant-join", "1").await;
+    for path in [
+        "/api/conferences/Weekly%20sync/lock".to_owned(),
+        format!(
+            "/api/conferences/Weekly%20sync/participants/{}/mute",
+            ada.sid
+        ),
+    ] {
+        let response = client
+            .post(format!("{}{path}", server.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+    }
+    let (_, log) = tokio::task::block_in_place(|| server.stop());
+    let audit: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("event=\"admin."))
+        .collect();
+    assert!(
+        audit
+            .iter()
+            .any(|l| l.contains("admin.lock") && l.contains("who=\"admin-token\"")),
+        "{log}"
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|l| l.contains("admin.mute") && l.contains(&ada.sid)),
+        "{log}"
+    );
+    for line in log.lines() {
+        assert!(!line.contains("2025550101"), "full number in: {line}");
+        assert!(!line.contains(token), "the admin token in: {line}");
+    }
+}

@@ -131,6 +131,7 @@ fn call_token(now: u64) -> impl Strategy<Value = CallToken> {
                     issued: u32::try_from(issued).expect("issued fits in u32"),
                     stepped: u32::try_from(stepped).expect("stepped fits in u32"),
                     receipt: Receipt::new(receipt).expect("at most MAX_LEN bytes"),
+                    room: None,
                 }
             },
         )

@@ -7,7 +7,8 @@
 
 use crate::call::Reply;
 use crate::carrier::{
-    CallEvent, Carrier, CarrierKind, Forbidden, Form, Hook, Inbound, Rendered, WebhookError, twiml,
+    CallEvent, Carrier, CarrierKind, Forbidden, Form, Hook, Inbound, Links, Rendered, WebhookError,
+    twiml,
 };
 use crate::domain::{CallSid, CallSidError, PhoneNumber};
 use secrecy::{ExposeSecret, SecretString};
@@ -106,10 +107,10 @@ impl Carrier for CarrierX {
         twiml::decode_params(&params, request, hook, call_id, caller)
     }
 
-    fn render(&self, reply: &Reply, next_url: &str) -> Rendered {
+    fn render(&self, reply: &Reply, links: &Links<'_>) -> Rendered {
         Rendered {
             content_type: crate::twiml::CONTENT_TYPE,
-            body: crate::carrier::flexml::flexml(reply, next_url),
+            body: crate::carrier::flexml::flexml(reply, links.next),
         }
     }
 

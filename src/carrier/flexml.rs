@@ -21,6 +21,8 @@ pub fn flexml(reply: &Reply, next_url: &str) -> String {
             let gather = match expect {
                 Expect::Code => Gather::new().num_digits(Code::LEN as u32),
                 Expect::Pin => Gather::new(),
+                // FlexML dials bridges only: no call of it reaches the room's menu.
+                Expect::MenuKey => Gather::new().num_digits(1),
             };
             let gather = say.iter().fold(
                 gather
@@ -108,6 +110,8 @@ mod tests {
                 conference: "A".into(),
                 role: Role::Participant,
                 hold_music: None,
+                max_participants: 250,
+                muted: false,
             },
         };
         assert!(!flexml(&room, URL).contains("Conference"));

@@ -77,6 +77,16 @@ impl CarrierKind {
         }
     }
 
+    /// Where a carrier of the TwiML family posts its conference events.
+    pub fn events_path(self) -> &'static str {
+        match self {
+            CarrierKind::Twilio => "/voice/conference",
+            CarrierKind::SignalWire => "/signalwire/voice/conference",
+            CarrierKind::Telnyx => "/telnyx/voice/conference",
+            CarrierKind::CarrierX => "/carrierx/voice/conference",
+        }
+    }
+
     /// The byte that stands for this carrier in the signed call state.
     pub fn code(self) -> u8 {
         match self {
@@ -173,6 +183,16 @@ pub struct CallEvent {
     pub state: Option<String>,
 }
 
+/// Where the carrier goes next: the URLs a rendered reply names.
+#[derive(Debug, Clone, Copy)]
+pub struct Links<'a> {
+    /// The next keypad webhook (with the sealed call state): `Gather` and `Redirect` go there,
+    /// and so does the `<Dial>` when it ends (`*` pressed in the room).
+    pub next: &'a str,
+    /// Where the conference's status callbacks go, when the dialect has conferences.
+    pub events: Option<&'a str>,
+}
+
 /// A document for the carrier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
@@ -208,8 +228,20 @@ pub trait Carrier: Send + Sync + 'static {
     /// never sends).
     fn decode(&self, request: &Inbound<'_>, hook: Hook) -> Result<CallEvent, WebhookError>;
 
-    /// Renders a reply; `next_url` is where keypad input (or silence) goes next.
-    fn render(&self, reply: &Reply, next_url: &str) -> Rendered;
+    /// Renders a reply; `links` say where keypad input (or silence) goes next, and where the
+    /// carrier posts the conference's events.
+    fn render(&self, reply: &Reply, links: &Links<'_>) -> Rendered;
+
+    /// Where the carrier posts conference events (`None`: its dialect has no conferences).
+    fn events_url(&self, base: &Url) -> Option<String> {
+        self.joins_rooms().then(|| {
+            format!(
+                "{}{}",
+                base.as_str().trim_end_matches('/'),
+                self.kind().events_path()
+            )
+        })
+    }
 
     /// Whether the dialect has a conference room noun (FlexML has none: it dials bridges).
     fn joins_rooms(&self) -> bool {

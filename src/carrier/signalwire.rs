@@ -5,7 +5,7 @@
 
 use crate::call::Reply;
 use crate::carrier::{
-    CallEvent, Carrier, CarrierKind, Forbidden, Hook, Inbound, Rendered, WebhookError, twiml,
+    CallEvent, Carrier, CarrierKind, Forbidden, Hook, Inbound, Links, Rendered, WebhookError, twiml,
 };
 use crate::domain::{CallSid, CallSidError, PhoneNumber};
 use secrecy::{ExposeSecret, SecretString};
@@ -71,8 +71,8 @@ impl Carrier for SignalWire {
         twiml::decode_form(request, hook, call_id, caller)
     }
 
-    fn render(&self, reply: &Reply, next_url: &str) -> Rendered {
-        twiml::render(reply, next_url)
+    fn render(&self, reply: &Reply, links: &Links<'_>) -> Rendered {
+        twiml::render(reply, links, twiml::TWILIO_EVENTS)
     }
 }
 

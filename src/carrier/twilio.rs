@@ -3,7 +3,8 @@
 
 use crate::call::Reply;
 use crate::carrier::{
-    CallEvent, Carrier, CarrierKind, Forbidden, Form, Hook, Inbound, Rendered, WebhookError, twiml,
+    CallEvent, Carrier, CarrierKind, Forbidden, Form, Hook, Inbound, Links, Rendered, WebhookError,
+    twiml,
 };
 use crate::domain::{CallSid, CallSidError, PhoneNumber};
 use crate::signature;
@@ -96,8 +97,8 @@ impl Carrier for Twilio {
         twiml::decode_form(request, hook, call_id, caller)
     }
 
-    fn render(&self, reply: &Reply, next_url: &str) -> Rendered {
-        twiml::render(reply, next_url)
+    fn render(&self, reply: &Reply, links: &Links<'_>) -> Rendered {
+        twiml::render(reply, links, twiml::TWILIO_EVENTS)
     }
 }
 

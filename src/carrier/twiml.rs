@@ -4,11 +4,12 @@
 //! call-id rule and its withheld caller IDs.
 
 use crate::call::{Expect, Reply, Target};
-use crate::carrier::{CallEvent, Form, Hook, Inbound, Rendered, WebhookError};
+use crate::carrier::{CallEvent, Form, Hook, Inbound, Links, Rendered, WebhookError};
 use crate::directory::DialDigits;
 use crate::domain::{CallSid, CallSidError, Code, PhoneNumber, Role};
 use crate::twiml::{
-    Conference, Dial, Gather, Method, Number, Redirect, Reject, RejectReason, Response, Say,
+    Conference, ConferenceEvent, Dial, Gather, Method, Number, Redirect, Reject, RejectReason,
+    Response, Say,
 };
 
 /// Reads a TwiML-family webhook: a form body with `CallSid`, `From` (required when the call
@@ -52,19 +53,54 @@ pub fn decode_params(
     })
 }
 
-/// Renders a reply as a TwiML document with its content type.
-pub fn render(reply: &Reply, next_url: &str) -> Rendered {
+/// The conference events Twilio and SignalWire post.
+pub const TWILIO_EVENTS: &[ConferenceEvent] = &[
+    ConferenceEvent::Start,
+    ConferenceEvent::End,
+    ConferenceEvent::Join,
+    ConferenceEvent::Leave,
+    ConferenceEvent::Mute,
+    ConferenceEvent::Hold,
+];
+
+/// The conference events Telnyx TeXML posts.
+pub const TELNYX_EVENTS: &[ConferenceEvent] = &[
+    ConferenceEvent::Start,
+    ConferenceEvent::End,
+    ConferenceEvent::Join,
+    ConferenceEvent::Leave,
+];
+
+/// Renders a reply as a TwiML document with its content type, asking for `events`.
+pub fn render(reply: &Reply, links: &Links<'_>, events: &[ConferenceEvent]) -> Rendered {
     Rendered {
         content_type: crate::twiml::CONTENT_TYPE,
-        body: twiml(reply, next_url),
+        body: twiml_with(reply, links, events),
     }
+}
+
+/// Renders a reply as a TwiML document; `code_url` is where keypad input goes (and no
+/// conference events are asked for).
+pub fn twiml(reply: &Reply, code_url: &str) -> String {
+    twiml_with(
+        reply,
+        &Links {
+            next: code_url,
+            events: None,
+        },
+        &[],
+    )
 }
 
 /// Seconds the keypad stays open after the prompt ends: enough to read a text message.
 pub const GATHER_TIMEOUT_SECS: u32 = 15;
 
-/// Renders a reply as a TwiML document; `code_url` is where keypad input goes.
-pub fn twiml(reply: &Reply, code_url: &str) -> String {
+/// Seconds the in-call menu waits for a key before the caller goes back to the room.
+pub const MENU_TIMEOUT_SECS: u32 = 6;
+
+/// Renders a reply as a TwiML document.
+fn twiml_with(reply: &Reply, links: &Links<'_>, events: &[ConferenceEvent]) -> String {
+    let code_url = links.next;
     let response = match reply {
         // Reject after Say: the call was answered to speak, and Reject ends it.
         Reply::Refuse { say } => Response::new()
@@ -73,16 +109,20 @@ pub fn twiml(reply: &Reply, code_url: &str) -> String {
         Reply::Ask { say, expect } => {
             let gather = Gather::new().input("dtmf");
             let gather = match expect {
-                Expect::Code => gather.num_digits(Code::LEN as u32),
+                Expect::Code => gather
+                    .num_digits(Code::LEN as u32)
+                    .timeout(GATHER_TIMEOUT_SECS)
+                    .finish_on_key("#"),
                 // A PIN has 4 to 12 digits: the pound key ends it.
-                Expect::Pin => gather,
+                Expect::Pin => gather.timeout(GATHER_TIMEOUT_SECS).finish_on_key("#"),
+                // One key, `#` included (no finishing key); silence goes back to the room.
+                Expect::MenuKey => gather
+                    .num_digits(1)
+                    .timeout(MENU_TIMEOUT_SECS)
+                    .finish_on_key(""),
             };
             let gather = say.iter().fold(
-                gather
-                    .timeout(GATHER_TIMEOUT_SECS)
-                    .finish_on_key("#")
-                    .action(code_url)
-                    .method(Method::Post),
+                gather.action(code_url).method(Method::Post),
                 |gather, line| gather.say(Say::new(line)),
             );
             // With no input the carrier falls through to the next verb: the same handler
@@ -97,7 +137,27 @@ pub fn twiml(reply: &Reply, code_url: &str) -> String {
                     conference,
                     role,
                     hold_music,
-                } => Dial::new().conference(room(conference, *role, hold_music.as_deref())),
+                    max_participants,
+                    muted,
+                } => {
+                    let mut room = room(conference, *role, hold_music.as_deref())
+                        .max_participants(*max_participants);
+                    if *muted {
+                        room = room.muted(true);
+                    }
+                    if let Some(url) = links.events {
+                        room = room
+                            .status_callback(url)
+                            .status_callback_event(events.to_vec());
+                    }
+                    // `*` takes the caller out of the room to the keypad menu (the Dial's
+                    // action, with the call's state), without ending the call.
+                    Dial::new()
+                        .conference(room)
+                        .hangup_on_star(true)
+                        .action(code_url)
+                        .method(Method::Post)
+                }
                 Target::Bridge { number, digits, .. } => {
                     Dial::new().number(bridge(number, digits.as_ref()))
                 }
@@ -173,6 +233,33 @@ mod tests {
     }
 
     #[test]
+    fn a_room_asks_for_the_carrier_s_events_and_keeps_a_muted_caller_muted() {
+        let reply = Reply::Join {
+            say: "Hi.".into(),
+            target: Target::Room {
+                conference: "Weekly sync".into(),
+                role: Role::Participant,
+                hold_music: None,
+                max_participants: 12,
+                muted: true,
+            },
+        };
+        let links = Links {
+            next: "https://bk.example.com/voice/code?s=x",
+            events: Some("https://bk.example.com/voice/conference"),
+        };
+        let xml = render(&reply, &links, TELNYX_EVENTS).body;
+        assert!(
+            xml.contains(r#"muted="true" maxParticipants="12" statusCallback="https://bk.example.com/voice/conference" statusCallbackEvent="start end join leave""#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<Dial action="https://bk.example.com/voice/code?s=x""#),
+            "{xml}"
+        );
+    }
+
+    #[test]
     fn moderators_start_and_end_the_conference() {
         let xml = twiml(&Reply::Join {
             say: "Hi.".into(),
@@ -180,12 +267,14 @@ mod tests {
                 conference: "Weekly sync".into(),
                 role: Role::Moderator,
                 hold_music: Some("https://example.com/x.mp3".into()),
+                max_participants: 250,
+                muted: false,
             },
         });
         assert_eq!(
             xml,
             format!(
-                r#"{DECL}<Response><Say>Hi.</Say><Dial><Conference startConferenceOnEnter="true" endConferenceOnExit="true">Weekly sync</Conference></Dial></Response>"#
+                r#"{DECL}<Response><Say>Hi.</Say><Dial action="https://bk.example.com/voice/code" method="POST" hangupOnStar="true"><Conference startConferenceOnEnter="true" endConferenceOnExit="true" maxParticipants="250">Weekly sync</Conference></Dial></Response>"#
             )
         );
     }
@@ -198,12 +287,14 @@ mod tests {
                 conference: "Weekly sync".into(),
                 role: Role::Participant,
                 hold_music: Some("https://example.com/hold.mp3?a=1&b=2".into()),
+                max_participants: 250,
+                muted: false,
             },
         });
         assert_eq!(
             xml,
             format!(
-                r#"{DECL}<Response><Say>Thank you, O&apos;Brien &amp; &lt;Sons&gt; &quot;Ltd&quot;. Joining Weekly sync.</Say><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="false" waitUrl="https://example.com/hold.mp3?a=1&amp;b=2" waitMethod="GET">Weekly sync</Conference></Dial></Response>"#
+                r#"{DECL}<Response><Say>Thank you, O&apos;Brien &amp; &lt;Sons&gt; &quot;Ltd&quot;. Joining Weekly sync.</Say><Dial action="https://bk.example.com/voice/code" method="POST" hangupOnStar="true"><Conference startConferenceOnEnter="false" endConferenceOnExit="false" waitUrl="https://example.com/hold.mp3?a=1&amp;b=2" waitMethod="GET" maxParticipants="250">Weekly sync</Conference></Dial></Response>"#
             )
         );
     }
@@ -216,6 +307,8 @@ mod tests {
                 conference: "Board".into(),
                 role: Role::Participant,
                 hold_music: None,
+                max_participants: 250,
+                muted: false,
             },
         });
         assert!(!xml.contains("waitUrl"), "{xml}");

@@ -340,6 +340,8 @@ pub struct Settings {
     pub carriers: CarrierSettings,
     /// Who sends and checks the codes.
     pub verifier: VerifierSettings,
+    /// The carriers' REST APIs for moderator actions, where their credentials are set.
+    pub conference_control: Vec<ControlSettings>,
     /// `BRIDGEKEEPER_ADMIN_TOKEN`: opens `/dev/outbox` (and the admin API) to scripts.
     pub admin_token: Option<SecretString>,
     /// The longest one request to the verification service may take.
@@ -478,6 +480,7 @@ impl Settings {
             listen: args.listen,
             participants: args.participants,
             metrics_listen: args.metrics_listen.filter(|a| !a.trim().is_empty()),
+            conference_control: control_settings(&env)?,
             public_url: args.public_url,
             memory_max_entries: usize::try_from(args.memory_max_entries).unwrap_or(usize::MAX),
             state_file: args.state_file.clone().or_else(|| match &secret {
@@ -506,6 +509,7 @@ impl Settings {
             listen: "127.0.0.1:0".into(),
             participants,
             metrics_listen: None,
+            conference_control: Vec::new(),
             public_url: None,
             carriers: CarrierSettings::default(),
             verifier: VerifierSettings::Dev,
@@ -528,6 +532,110 @@ impl Settings {
         self.carriers.twilio = Some(twilio.auth_token.clone());
         self.verifier = VerifierSettings::Twilio(twilio);
     }
+}
+
+/// One carrier's REST API for moderator actions (`../shared/CARRIERS.md`, "Conference
+/// control").
+#[derive(Debug, Clone)]
+pub struct ControlSettings {
+    /// The carrier.
+    pub carrier: crate::carrier::CarrierKind,
+    /// Its credentials.
+    pub flavor: crate::conference::control::ControlFlavor,
+    /// Its base URL (no path).
+    pub base_url: Url,
+}
+
+/// Reads the carriers' REST credentials: Twilio with `TWILIO_ACCOUNT_SID` and
+/// `TWILIO_AUTH_TOKEN`, SignalWire with `SIGNALWIRE_PROJECT_ID`, `SIGNALWIRE_API_TOKEN` and
+/// `SIGNALWIRE_SPACE_URL`, Telnyx with `TELNYX_API_KEY` and `TELNYX_ACCOUNT_SID`. Half a
+/// SignalWire or Telnyx set is refused by name.
+fn control_settings(
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Vec<ControlSettings>, ConfigError> {
+    use crate::carrier::CarrierKind;
+    use crate::conference::control::ControlFlavor;
+    let get = |name: &str| {
+        env(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let base = |name: &'static str, default: &str| -> Result<Url, ConfigError> {
+        let raw = get(name).unwrap_or_else(|| default.to_owned());
+        parse_base_url(&raw).map_err(|reason| {
+            ConfigError::Verifier(VerifierConfigError::BadBaseUrl { name, reason })
+        })
+    };
+    let missing = |what: &str, names: &[&str]| {
+        ConfigError::Verifier(VerifierConfigError::Missing {
+            what: what.to_owned(),
+            missing: names.join(" and "),
+        })
+    };
+    let mut out = Vec::new();
+    if let (Some(account_sid), Some(auth_token)) =
+        (get("TWILIO_ACCOUNT_SID"), get("TWILIO_AUTH_TOKEN"))
+    {
+        out.push(ControlSettings {
+            carrier: CarrierKind::Twilio,
+            flavor: ControlFlavor::Twilio {
+                account_sid,
+                auth_token: SecretString::from(auth_token),
+            },
+            base_url: base("TWILIO_API_BASE_URL", DEFAULT_TWILIO_API_BASE_URL)?,
+        });
+    }
+    let signalwire = [
+        "SIGNALWIRE_PROJECT_ID",
+        "SIGNALWIRE_API_TOKEN",
+        "SIGNALWIRE_SPACE_URL",
+    ];
+    match signalwire.map(get) {
+        [None, None, None] => {}
+        [Some(project_id), Some(api_token), Some(space)] => out.push(ControlSettings {
+            carrier: CarrierKind::SignalWire,
+            flavor: ControlFlavor::SignalWire {
+                project_id,
+                api_token: SecretString::from(api_token),
+            },
+            base_url: parse_base_url(&space).map_err(|reason| {
+                ConfigError::Verifier(VerifierConfigError::BadBaseUrl {
+                    name: "SIGNALWIRE_SPACE_URL",
+                    reason,
+                })
+            })?,
+        }),
+        values => {
+            let absent: Vec<&str> = signalwire
+                .iter()
+                .zip(&values)
+                .filter(|(_, v)| v.is_none())
+                .map(|(n, _)| *n)
+                .collect();
+            return Err(missing(
+                "SignalWire's REST API (moderator actions)",
+                &absent,
+            ));
+        }
+    }
+    match (get("TELNYX_API_KEY"), get("TELNYX_ACCOUNT_SID")) {
+        (Some(api_key), Some(account_sid)) => out.push(ControlSettings {
+            carrier: CarrierKind::Telnyx,
+            flavor: ControlFlavor::Telnyx {
+                api_key: SecretString::from(api_key),
+                account_sid,
+            },
+            base_url: base("TELNYX_API_BASE_URL", DEFAULT_TELNYX_API_BASE_URL)?,
+        }),
+        (None, Some(_)) => {
+            return Err(missing(
+                "Telnyx's REST API (moderator actions)",
+                &["TELNYX_API_KEY"],
+            ));
+        }
+        _ => {}
+    }
+    Ok(out)
 }
 
 /// Reads the carriers' credentials; a set but empty or malformed one is refused by name.

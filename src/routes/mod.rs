@@ -1,6 +1,7 @@
 //! The HTTP surface: one route table, used by `serve` and by the tests alike. Each served
 //! carrier gets its entry and keypad paths; a carrier that is not served answers 404.
 
+mod conference;
 mod dev;
 mod health;
 mod metrics;
@@ -41,6 +42,28 @@ pub fn router(state: AppState) -> Router {
             );
         }
     }
+    for carrier in state.carriers.served() {
+        if !carrier.joins_rooms() {
+            continue;
+        }
+        let carrier = carrier.clone();
+        router = router.route(
+            carrier.kind().events_path(),
+            post(move |State(app): State<AppState>, request: Request| {
+                conference::status_callback(app, carrier, request)
+            }),
+        );
+    }
+    router = router
+        .route("/api/conferences", get(conference::list))
+        .route(
+            "/api/conferences/{name}/{action}",
+            post(conference::conference_action),
+        )
+        .route(
+            "/api/conferences/{name}/participants/{id}/{action}",
+            post(conference::participant_action),
+        );
     if state.outbox.is_some() {
         router = router.route("/dev/outbox", get(dev::outbox));
     }

@@ -5,7 +5,7 @@
 //! Every reply is a document with HTTP 200; only a malformed, forged or stale request gets a
 //! 4xx.
 
-use crate::carrier::{CallEvent, Carrier, Forbidden, Hook, Inbound};
+use crate::carrier::{CallEvent, Carrier, Forbidden, Hook, Inbound, Links};
 use crate::service::{Answer, Dialect, Refused};
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -71,7 +71,10 @@ async fn keypad(app: &AppState, dialect: Dialect, event: &CallEvent) -> Result<A
         .open(dialect, &event.call_id, event.state.as_deref())
         .await?
     {
-        Ok(token) => Ok(app.calls.keypad(token, event.digits.as_deref()).await),
+        Ok(token) => Ok(app
+            .calls
+            .keypad(&event.call_id, token, event.digits.as_deref())
+            .await),
         Err(answer) => Ok(answer),
     }
 }
@@ -90,7 +93,14 @@ fn respond(app: &AppState, carrier: &dyn Carrier, event: &CallEvent, answer: Ans
         .as_ref()
         .map(|token| app.calls.seal(&event.call_id, token));
     let next = carrier.next_url(&app.public_url, state.as_deref());
-    let rendered = carrier.render(&answer.reply, &next);
+    let events = carrier.events_url(&app.public_url);
+    let rendered = carrier.render(
+        &answer.reply,
+        &Links {
+            next: &next,
+            events: events.as_deref(),
+        },
+    );
     ([(CONTENT_TYPE, rendered.content_type)], rendered.body).into_response()
 }
 

@@ -625,6 +625,8 @@ enum Noun {
 pub struct Dial {
     noun: Option<Noun>,
     hangup_on_star: Option<bool>,
+    action: Option<String>,
+    method: Option<Method>,
 }
 
 impl Dial {
@@ -651,8 +653,26 @@ impl Dial {
         self
     }
 
+    /// Where the carrier goes when the dial ends (`*`, the conference ended, a hang-up).
+    pub fn action(mut self, url: impl Into<String>) -> Self {
+        self.action = Some(url.into());
+        self
+    }
+
+    /// The method for `action`.
+    pub fn method(mut self, method: Method) -> Self {
+        self.method = Some(method);
+        self
+    }
+
     fn write<W: Write>(&self, w: &mut Writer<W>) -> io::Result<()> {
         let mut attrs = Attrs::new();
+        if let Some(action) = &self.action {
+            attrs.push(("action", action.clone()));
+        }
+        if let Some(method) = self.method {
+            attrs.push(("method", method.as_str().to_owned()));
+        }
         push_bool(&mut attrs, "hangupOnStar", self.hangup_on_star);
         write_parent(w, "Dial", &attrs, self.noun.is_some(), |w| {
             match &self.noun {
