@@ -167,6 +167,49 @@ impl CallService {
             Ok(None) => {}
             Err(e) => return fault(&e),
         }
+        if conference.rejoin_minutes() > 0 && dialect.joins_rooms && conference.bridge().is_none() {
+            match self
+                .moderation
+                .live()
+                .take_rejoin(conference.name(), number.as_str())
+                .await
+            {
+                Ok(true) => {
+                    if let Ok(true) = self.store.advance(&event.call_id, 0, MARK_TTL).await {
+                        info!(
+                            event = "call.rejoined",
+                            role = %participant.role,
+                            "dropped call's caller back within rejoin_minutes: no code"
+                        );
+                        let member = Member {
+                            name: participant.name.clone(),
+                            role: participant.role,
+                            phone: participant.phone.masked(),
+                            guest: false,
+                            carrier: dialect.carrier.as_str().to_owned(),
+                            number: Some(number.as_str().to_owned()),
+                        };
+                        let reply = Reply::rejoin(conference, participant.role, false);
+                        let reply = match reply {
+                            Reply::Join { target, .. } => Reply::Join {
+                                say: format!(
+                                    "Welcome back, {}. Rejoining {}.",
+                                    participant.name,
+                                    conference.name()
+                                ),
+                                target,
+                            },
+                            other => other,
+                        };
+                        return self
+                            .enter_room(&event.call_id, token, conference, &member, reply)
+                            .await;
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => return fault(&e),
+            }
+        }
         match self.store.advance(&event.call_id, 0, MARK_TTL).await {
             Ok(true) => {}
             Ok(false) => {
@@ -358,6 +401,8 @@ impl CallService {
                     phone: String::new(),
                     guest: true,
                     carrier: token.carrier.as_str().to_owned(),
+                    // Guests are not known by number: no trusted rejoin.
+                    number: None,
                 };
                 self.enter_room(
                     call_id,
@@ -976,6 +1021,7 @@ impl<'a> Flow<'a> {
                     phone: self.participant.phone.masked(),
                     guest: false,
                     carrier: self.token.carrier.as_str().to_owned(),
+                    number: Some(self.number.as_str().to_owned()),
                 };
                 let reply = Reply::join(self.participant, self.conference);
                 self.service

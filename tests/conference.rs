@@ -72,8 +72,12 @@ fn wrong_signing(kind: CarrierKind) -> Signing {
 
 /// Every TwiML carrier signed, the admin token set, and the carriers' REST APIs at `rest`.
 async fn app_with(rest_base: Option<&Url>) -> TestApp {
+    app_of(PARTICIPANTS, rest_base).await
+}
+
+async fn app_of(participants: &str, rest_base: Option<&Url>) -> TestApp {
     let rest_base = rest_base.cloned();
-    TestApp::spawn_configured(PARTICIPANTS, move |s: &mut Settings| {
+    TestApp::spawn_configured(participants, move |s: &mut Settings| {
         s.carriers.twilio = Some(SecretString::from(TWILIO_TOKEN.to_owned()));
         s.carriers.signalwire = Some(SecretString::from(SIGNALWIRE_KEY.to_owned()));
         s.carriers.telnyx =
@@ -230,6 +234,34 @@ impl<'a> Call<'a> {
             .unwrap()
             .status()
             .as_u16()
+    }
+
+    /// A leave with the carrier's reason.
+    async fn leave(&self, call: &str, seq: u64, reason: &str) -> u16 {
+        let params = vec![
+            ("ConferenceSid".to_owned(), conference_sid(self.kind)),
+            ("FriendlyName".to_owned(), "Weekly sync".to_owned()),
+            (
+                "StatusCallbackEvent".to_owned(),
+                "participant-leave".to_owned(),
+            ),
+            ("SequenceNumber".to_owned(), seq.to_string()),
+            ("CallSid".to_owned(), call.to_owned()),
+            ("ReasonParticipantLeft".to_owned(), reason.to_owned()),
+        ];
+        let url = self.app.url(self.kind.events_path());
+        sign_request(
+            &self.app.client,
+            self.kind,
+            &signing(self.kind),
+            &url,
+            &params,
+        )
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
     }
 
     async fn event(&self, kind: &str, call: Option<&str>, seq: u64) -> u16 {
@@ -681,4 +713,48 @@ async fn without_carrier_credentials_an_action_changes_the_roster_and_says_so() 
     assert_eq!(body["carrier_told"], false);
     assert!(body["note"].as_str().unwrap().contains("only the roster"));
     assert_eq!(weekly(&app).await["participants"][0]["muted"], true);
+}
+
+#[tokio::test]
+async fn a_dropped_caller_rejoins_once_without_a_code_within_rejoin_minutes() {
+    let toml = PARTICIPANTS.replace(
+        "max_participants = 3",
+        "max_participants = 3\nrejoin_minutes = 5",
+    );
+    let app = app_of(&toml, None).await;
+    let kind = CarrierKind::Twilio;
+    let grace = Call::new(&app, kind, GRACE);
+    grace.join().await;
+    grace.event("participant-join", Some(&grace.sid), 1).await;
+    assert_eq!(grace.leave(&grace.sid, 2, "participant_hung_up").await, 204);
+    let codes = codes_sent(&app, GRACE).await;
+
+    let again = Call::new(&app, kind, GRACE);
+    let back = again.ring().await;
+    assert!(find(&back, "Conference").is_some(), "{:?}", spoken(&back));
+    assert!(
+        said(&back).contains("Welcome back, Grace Hopper"),
+        "{}",
+        said(&back)
+    );
+    assert_eq!(codes_sent(&app, GRACE).await, codes, "no code for a rejoin");
+
+    // Once only: the next call needs a code.
+    let third = Call::new(&app, kind, GRACE).ring().await;
+    assert!(find(&third, "Gather").is_some(), "{:?}", spoken(&third));
+
+    // A removed caller gets no rejoin; nor does anyone after the window.
+    again.event("participant-join", Some(&again.sid), 3).await;
+    again
+        .leave(&again.sid, 4, "participant_updated_via_api")
+        .await;
+    let removed = Call::new(&app, kind, GRACE).ring().await;
+    assert!(find(&removed, "Gather").is_some(), "{:?}", spoken(&removed));
+    let ada = Call::new(&app, kind, ADA);
+    ada.join().await;
+    ada.event("participant-join", Some(&ada.sid), 5).await;
+    ada.leave(&ada.sid, 6, "participant_hung_up").await;
+    app.clock.advance(Duration::from_secs(5 * 60 + 1));
+    let late = Call::new(&app, kind, ADA).ring().await;
+    assert!(find(&late, "Gather").is_some(), "{:?}", spoken(&late));
 }

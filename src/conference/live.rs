@@ -42,6 +42,9 @@ pub struct Member {
     /// acts on it.
     #[serde(default)]
     pub carrier: String,
+    /// The caller's number as a keyed hash (never the number): for a trusted rejoin.
+    #[serde(default)]
+    pub number: Option<String>,
 }
 
 /// One call on a conference's roster.
@@ -256,6 +259,7 @@ impl LiveRoster {
                                     phone: String::new(),
                                     guest: false,
                                     carrier: String::new(),
+                                    number: None,
                                 }),
                                 joined_at: now,
                                 muted: false,
@@ -372,6 +376,50 @@ impl LiveRoster {
         Ok(view)
     }
 
+    /// Who a call sent into a conference is, if the server remembers.
+    pub async fn member(&self, call_id: &str) -> Result<Option<Member>, StoreError> {
+        Ok(self
+            .store
+            .fetch(&Key::Member(call_id).to_string())
+            .await?
+            .and_then(|bytes| decode(&bytes)))
+    }
+
+    /// Lets the caller whose number key is `number` back into `conference` without a code
+    /// until `until` (unix seconds): their call dropped.
+    pub async fn grant_rejoin(
+        &self,
+        conference: &str,
+        number: &str,
+        until: u64,
+    ) -> Result<(), StoreError> {
+        self.update(
+            &Key::Roster(conference).to_string(),
+            &format!("rejoin:{number}"),
+            ROSTER_TTL,
+            |_: Option<u64>| Some(until),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Takes a rejoin granted to `number` at `conference`, once: true when there was one
+    /// still valid (and it is now spent).
+    pub async fn take_rejoin(&self, conference: &str, number: &str) -> Result<bool, StoreError> {
+        let key = Key::Roster(conference).to_string();
+        let field = format!("rejoin:{number}");
+        let Some(held) = self.store.map_get(&key, &field).await? else {
+            return Ok(false);
+        };
+        let valid = decode::<u64>(&held).is_some_and(|until| until > self.clock.unix_now());
+        // Spent either way; only one call takes it, even when two race.
+        let taken = self
+            .store
+            .map_swap(&key, &field, Some(&held), None, ROSTER_TTL)
+            .await?;
+        Ok(valid && taken)
+    }
+
     /// Locks or unlocks a conference; true when that changed it.
     pub async fn set_locked(&self, conference: &str, locked: bool) -> Result<bool, StoreError> {
         Ok(self
@@ -483,6 +531,7 @@ mod tests {
             phone: "+1202•••0101".into(),
             guest: false,
             carrier: "twilio".into(),
+            number: Some("00ff".into()),
         }
     }
 

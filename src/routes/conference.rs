@@ -76,6 +76,9 @@ pub async fn status_callback(
                 if let Ok(view) = live.view(&event.name).await {
                     crate::metrics::set_participants(&event.name, view.count());
                 }
+                if event.kind == events::EventKind::Leave && !event.removed {
+                    grant_rejoin(&app, &event).await;
+                }
             }
             StatusCode::NO_CONTENT.into_response()
         }
@@ -88,6 +91,44 @@ pub async fn status_callback(
             )
                 .into_response()
         }
+    }
+}
+
+/// A caller whose call dropped (a leave that was not a removal) may come back without a new
+/// code within the conference's `rejoin_minutes`, from the same number.
+async fn grant_rejoin(app: &AppState, event: &events::ConferenceEvent) {
+    let minutes = app
+        .calls
+        .roster
+        .current()
+        .directory()
+        .conferences()
+        .iter()
+        .find(|c| c.name() == event.name)
+        .map_or(0, |c| c.rejoin_minutes());
+    let Some(call_id) = event.call_id.as_deref() else {
+        return;
+    };
+    if minutes == 0 {
+        return;
+    }
+    let live = app.calls.moderation.live();
+    let member = match live.member(call_id).await {
+        Ok(Some(member)) => member,
+        _ => return,
+    };
+    let Some(number) = member.number else {
+        return;
+    };
+    let until = app.clock.unix_now() + u64::from(minutes) * 60;
+    match live.grant_rejoin(&event.name, &number, until).await {
+        Ok(()) => info!(
+            event = "conference.rejoin_granted",
+            conference = %event.name,
+            minutes,
+            "a dropped call may rejoin without a code"
+        ),
+        Err(e) => warn!(event = "store.failed", error = %e, "rejoin not granted"),
     }
 }
 
