@@ -397,6 +397,8 @@ pub struct Simulator {
     code_source: CodeSource,
     webhooks: Vec<WebhookTiming>,
     print: Box<dyn FnMut(&str) + Send + Sync>,
+    /// The emulated carrier's conference events so far (their `SequenceNumber`).
+    events_sent: u64,
 }
 
 impl fmt::Debug for Simulator {
@@ -462,6 +464,7 @@ impl Simulator {
             fallback: Fallback::HangUp,
             code_source: CodeSource::default(),
             webhooks: Vec::new(),
+            events_sent: 0,
             print: Box::new(|_| {}),
         }
     }
@@ -694,6 +697,48 @@ impl Simulator {
         }
     }
 
+    /// Posts the conference event the carrier would (`participant-join`, `participant-leave`)
+    /// to the room's `statusCallback`, signed as the carrier signs; a refusal is printed, not
+    /// fatal (the call itself goes on).
+    async fn conference_event(&mut self, room: &Element, kind: &str) {
+        let Some(callback) = room.attr("statusCallback") else {
+            return;
+        };
+        let Ok(url) = Url::parse(callback) else {
+            self.say(&format!("  (cannot post {kind}: bad statusCallback)"));
+            return;
+        };
+        self.events_sent += 1;
+        let sid = self.current_call_sid();
+        let params: Vec<(String, String)> = [
+            // One conference id per room name, as the carrier gives every call in it.
+            (
+                "ConferenceSid",
+                format!("CF{:016x}", fnv1a(room.text.as_bytes())),
+            ),
+            ("FriendlyName", room.text.clone()),
+            ("StatusCallbackEvent", kind.to_owned()),
+            ("CallSid", sid),
+            ("SequenceNumber", self.events_sent.to_string()),
+            ("Muted", (room.attr("muted") == Some("true")).to_string()),
+            ("Hold", "false".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let request = sign_request(&self.client, self.carrier, &self.signing, &url, &params);
+        match request.send().await {
+            Ok(response) if response.status().is_success() => {
+                self.say(&format!("  (carrier posts {kind})"));
+            }
+            Ok(response) => self.say(&format!(
+                "  (carrier posts {kind}: refused with {})",
+                response.status().as_u16()
+            )),
+            Err(e) => self.say(&format!("  (carrier posts {kind}: {})", e.without_url())),
+        }
+    }
+
     /// Plays the call to its end.
     pub async fn play(&mut self) -> Result<Outcome, SimError> {
         let entry = self.carrier.entry_path();
@@ -772,7 +817,27 @@ impl Simulator {
                         });
                     }
                     "Reject" => return Ok(Outcome::Rejected),
-                    "Dial" => return Ok(dial(verb, &last_said)),
+                    "Dial" => {
+                        let outcome = dial(verb, &last_said);
+                        let room = verb.children.iter().find(|c| c.name == "Conference");
+                        if let Some(room) = room {
+                            self.conference_event(room, "participant-join").await;
+                        }
+                        // `*` in the room, when the script says so: out to the Dial's action.
+                        let star = verb.attr("hangupOnStar") == Some("true")
+                            && self.script.front().is_some_and(|k| k == "*");
+                        if !star {
+                            return Ok(outcome);
+                        }
+                        self.script.pop_front();
+                        self.say(&format!("  {outcome}; keys: * (out of the room)"));
+                        if let Some(room) = room {
+                            self.conference_event(room, "participant-leave").await;
+                        }
+                        let target = self.resolve(&url, verb.attr("action"))?;
+                        next = Some((target, self.params("in-progress", None)));
+                        break;
+                    }
                     other => self.say(&format!("  (ignores unknown verb <{other}>)")),
                 }
             }
@@ -823,6 +888,13 @@ fn ended_reason(last_said: &str) -> String {
     } else {
         last_said.to_owned()
     }
+}
+
+/// FNV-1a: a stable, non-cryptographic hash for the emulated conference ids.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Reads `<Dial>`: the room and the role its attributes give, or the bridge dialed.

@@ -758,3 +758,46 @@ async fn a_dropped_caller_rejoins_once_without_a_code_within_rejoin_minutes() {
     let late = Call::new(&app, kind, ADA).ring().await;
     assert!(find(&late, "Gather").is_some(), "{:?}", spoken(&late));
 }
+
+#[tokio::test]
+async fn the_simulator_plays_the_menu_and_posts_the_carrier_s_events() {
+    let app = app_with(None).await;
+    for kind in TWIML_CARRIERS {
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let printed = lines.clone();
+        let mut sim = bridgekeeper::simulator::Simulator::new(app.base.clone(), ADA, WEEKLY)
+            .carrier(kind)
+            .signing(signing(kind))
+            .admin_token(Some(ADMIN.into()))
+            .script(
+                ["code", "*", "1", "2", "#"]
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+            )
+            .printer(move |line| printed.lock().unwrap().push(line.to_owned()));
+        let outcome = sim.play().await.expect("the call plays");
+        let text = lines.lock().unwrap().join("\n");
+        assert_eq!(
+            outcome.to_string(),
+            "joined Weekly sync as moderator",
+            "{kind}: {text}"
+        );
+        assert!(text.contains("keys: * (out of the room)"), "{kind}: {text}");
+        assert!(text.contains("You will be muted."), "{kind}: {text}");
+        assert!(
+            text.contains("(carrier posts participant-join)"),
+            "{kind}: {text}"
+        );
+        assert!(text.contains("Back to Weekly sync."), "{kind}: {text}");
+        // The emulated events reached the roster: Ada is on the call, muted as she asked.
+        let people = weekly(&app).await["participants"].clone();
+        let ada = people
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "Ada Lovelace" && p["muted"] == true)
+            .cloned();
+        assert!(ada.is_some(), "{kind}: {people}");
+    }
+}
