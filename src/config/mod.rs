@@ -43,6 +43,10 @@ Verifier (who sends and checks the codes):
     telnyx                   TELNYX_API_KEY, TELNYX_FROM_NUMBER [TELNYX_API_BASE_URL]
     messagebird              MESSAGEBIRD_ACCESS_KEY, MESSAGEBIRD_ORIGINATOR [MESSAGEBIRD_BASE_URL]
   BRIDGEKEEPER_SMS_TEMPLATE  builtin's message, with {code} and optional {conference}
+Moderator actions (the carrier's REST API, where its credentials are set):
+  twilio                     TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN [TWILIO_API_BASE_URL]
+  signalwire                 SIGNALWIRE_PROJECT_ID, SIGNALWIRE_API_TOKEN, SIGNALWIRE_SPACE_URL
+  telnyx                     TELNYX_API_KEY, TELNYX_ACCOUNT_SID [TELNYX_API_BASE_URL]
   BRIDGEKEEPER_ADMIN_TOKEN   opens GET /dev/outbox and GET /metrics (Authorization: Bearer) once a
                              carrier is real")]
 pub struct ServeArgs {
