@@ -2,6 +2,7 @@
 //! over HTTP the way the carrier drives it.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod fake_verify;
 pub mod process;
 
