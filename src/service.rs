@@ -124,21 +124,20 @@ impl CallService {
         );
         // Not on the list: enrolled through an invitation is as good (the call still needs
         // a fresh code).
-        let enrolled =
-            match (&admitted, event.caller.as_ref()) {
-                (Err(Refusal::NotListed), Some(caller)) => match crate::console::enrolment::lookup(
-                    self.store.as_ref(),
-                    &roster,
-                    conference.name(),
-                    caller,
-                )
-                .await
-                {
-                    Ok(found) => found.and_then(|e| e.participant()),
-                    Err(e) => return fault(&e),
-                },
-                _ => None,
-            };
+        let enrolled = match (&admitted, event.caller.as_ref()) {
+            (Err(Refusal::NotListed), Some(caller)) => match crate::console::enrolment::lookup(
+                self.store.as_ref(),
+                &roster,
+                conference.name(),
+                caller,
+            )
+            .await
+            {
+                Ok(found) => found.and_then(|e| e.participant()),
+                Err(e) => return fault(&e),
+            },
+            _ => None,
+        };
         let listed = match admitted {
             Ok((_, participant)) => Some(participant),
             Err(_) if enrolled.is_some() => enrolled.as_ref(),
