@@ -10,6 +10,7 @@
 
 pub mod cookie;
 pub mod enrolment;
+pub mod export;
 mod pages;
 
 use crate::call::Ending;
