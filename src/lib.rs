@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod conference;
 pub mod config;
+pub mod console;
 pub mod directory;
 pub mod domain;
 #[cfg(feature = "tools")]

@@ -43,6 +43,17 @@ async fn main() -> ExitCode {
         #[cfg(feature = "tools")]
         Command::FakeVerify(args) => bridgekeeper::fake_verify::run(args).await,
         Command::Check(args) => check(&args),
+        Command::Enrolled(args) => match bridgekeeper::console::export::run(&args).await {
+            Ok(text) => {
+                use std::io::Write;
+                let _ = std::io::stdout().lock().write_all(text.as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("bridgekeeper: {}", error_chain(&e));
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

@@ -117,12 +117,30 @@ impl CallService {
         else {
             return refuse(Refusal::UnknownLine);
         };
-        let listed = match call::admit(
+        let admitted = call::admit(
             roster.directory(),
             event.dialed.as_ref(),
             event.caller.as_ref(),
-        ) {
+        );
+        // Not on the list: enrolled through an invitation is as good (the call still needs
+        // a fresh code).
+        let enrolled = match (&admitted, event.caller.as_ref()) {
+            (Err(Refusal::NotListed), Some(caller)) => match crate::console::enrolment::lookup(
+                self.store.as_ref(),
+                &roster,
+                conference.name(),
+                caller,
+            )
+            .await
+            {
+                Ok(found) => found.and_then(|e| e.participant()),
+                Err(e) => return fault(&e),
+            },
+            _ => None,
+        };
+        let listed = match admitted {
             Ok((_, participant)) => Some(participant),
+            Err(_) if enrolled.is_some() => enrolled.as_ref(),
             Err(refusal) if conference.guest_pin().is_none() => return refuse(refusal),
             Err(_) => None,
         };
@@ -479,8 +497,17 @@ impl CallService {
             return self.guest_keypad(call_id, token, digits).await;
         }
         let roster = self.roster.current();
-        let Some((conference, participant)) = roster.find(&token.fingerprint) else {
-            return end(Ending::NoLongerListed, "caller no longer listed");
+        let enrolled;
+        let (conference, participant) = match roster.find(&token.fingerprint) {
+            Some(found) => found,
+            None => match self.find_enrolled(&roster, &token.fingerprint).await {
+                Ok(Some((conference, participant))) => {
+                    enrolled = participant;
+                    (conference, &enrolled)
+                }
+                Ok(None) => return end(Ending::NoLongerListed, "caller no longer listed"),
+                Err(e) => return fault(&e),
+            },
         };
         let span = Span::current();
         span.record("conference", conference.name());
@@ -586,7 +613,11 @@ impl CallService {
         } else {
             match roster.find(&token.fingerprint) {
                 Some((conference, participant)) => (conference, participant.role),
-                None => return end(Ending::NoLongerListed, "caller no longer listed"),
+                None => match self.find_enrolled(&roster, &token.fingerprint).await {
+                    Ok(Some((conference, participant))) => (conference, participant.role),
+                    Ok(None) => return end(Ending::NoLongerListed, "caller no longer listed"),
+                    Err(e) => return fault(&e),
+                },
             }
         };
         Span::current().record("conference", conference.name());
@@ -744,11 +775,65 @@ impl CallService {
         }
     }
 
+    /// The conference and enrolled person a fingerprint stands for, when it is not a listed
+    /// participant's: enrolments are few, so each conference's are read and fingerprinted.
+    async fn find_enrolled<'r>(
+        &self,
+        roster: &'r crate::roster::Roster,
+        fingerprint: &crate::token::Fingerprint,
+    ) -> Result<Option<(&'r Conference, Participant)>, StoreError> {
+        for conference in roster.directory().conferences() {
+            for (_, enrolled) in
+                crate::console::enrolment::list(self.store.as_ref(), conference.name()).await?
+            {
+                let Some(participant) = enrolled.participant() else {
+                    continue;
+                };
+                if conference.participant(&participant.phone).is_none()
+                    && roster.fingerprint(conference, &participant) == *fingerprint
+                {
+                    return Ok(Some((conference, participant)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reserves one wrong code against the number's hourly allowance before a code is
+    /// checked (the console's sign-in and enrolment use the callers' allowance): the count,
+    /// or the ending when it is spent or the store cannot count.
+    pub(crate) async fn reserve_wrong(&self, number: &NumberKey) -> Result<u64, Ending> {
+        let key = Key::WrongCodes(number).to_string();
+        match self.store.incr(&key, HOUR).await {
+            Ok(count) if count > self.limits.wrong_per_number => {
+                let _ = self.store.release(&key).await;
+                info!(
+                    event = "limit.wrong_per_number",
+                    "wrong codes for this number this hour spent; code not checked"
+                );
+                Err(Ending::TooManyChecks)
+            }
+            Ok(count) => Ok(count),
+            Err(e) => {
+                warn!(event = "store.failed", error = %e, "store unavailable; code not checked");
+                Err(Ending::Fault)
+            }
+        }
+    }
+
+    /// Gives back a try reserved by [`CallService::reserve_wrong`] (the code was right).
+    pub(crate) async fn release_wrong(&self, number: &NumberKey) {
+        let key = Key::WrongCodes(number).to_string();
+        if let Err(e) = self.store.release(&key).await {
+            warn!(event = "store.failed", error = %e, "could not give a try back");
+        }
+    }
+
     /// Reserves a code against the number's hourly allowance, then the server's per-minute
     /// budget; the ending to give when either is spent. The number is checked first and a
     /// refusal never touches the shared budget, so one number cannot spend it for everyone;
     /// a code the shared budget refuses is given back to the number.
-    async fn spend_code_budget(&self, number: &NumberKey) -> Option<Ending> {
+    pub(crate) async fn spend_code_budget(&self, number: &NumberKey) -> Option<Ending> {
         let per_number = Key::CodesSent(number).to_string();
         match self.store.incr(&per_number, HOUR).await {
             Ok(count) if count > self.limits.codes_per_number => {
@@ -788,7 +873,10 @@ impl CallService {
 
     /// The cheap refusals of a listed caller, read before anything is written for the call:
     /// the number's wrong codes and codes this hour.
-    async fn number_refusal(&self, number: &NumberKey) -> Result<Option<Answer>, StoreError> {
+    pub(crate) async fn number_refusal(
+        &self,
+        number: &NumberKey,
+    ) -> Result<Option<Answer>, StoreError> {
         if self.store.get(&Key::WrongCodes(number).to_string()).await?
             >= self.limits.wrong_per_number
         {

@@ -211,6 +211,7 @@ impl Application {
             admin_token: settings.admin_token,
             public_url,
             clock,
+            console_key: secret.key("console v1"),
         });
         Ok(Self {
             listener,

@@ -46,6 +46,8 @@ pub struct Shared {
     pub public_url: Url,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Signs the web console's cookies and tokens (derived from the server secret).
+    pub console_key: [u8; 32],
 }
 
 impl Shared {

@@ -205,6 +205,65 @@ pub async fn list(State(app): State<AppState>, headers: HeaderMap) -> Response {
     Json(json!({"conferences": conferences})).into_response()
 }
 
+/// Audits an action (`admin.<action>`, or `admin.failed`) by `who`: the admin token, or the
+/// console's signed-in moderator by masked number.
+pub(crate) fn audit(
+    action: &str,
+    who: &str,
+    conference: &str,
+    call: Option<&str>,
+    result: &Result<Done, ActionError>,
+) {
+    match result {
+        Ok(done) => info!(
+            event = format!("admin.{action}").as_str(),
+            who,
+            conference,
+            call_sid = call.unwrap_or(""),
+            carrier_told = done.carrier_told,
+            calls = done.calls,
+            "admin action"
+        ),
+        Err(e) => warn!(
+            event = "admin.failed",
+            action,
+            who,
+            conference,
+            call_sid = call.unwrap_or(""),
+            error = %e,
+            "admin action failed"
+        ),
+    }
+}
+
+/// Does a conference action (`lock`, `unlock`, `end`) or, with `call`, a participant action
+/// (`mute`, `unmute`, `remove`); `None` for an unknown action. Not audited here.
+pub(crate) async fn act(
+    app: &AppState,
+    conference: &str,
+    call: Option<&str>,
+    action: &str,
+) -> Option<Result<Done, ActionError>> {
+    let moderation = &app.calls.moderation;
+    Some(match (call, action) {
+        // A lock is the roster's own: no carrier needs telling.
+        (None, "lock" | "unlock") => {
+            moderation
+                .lock(conference, action == "lock")
+                .await
+                .map(|_| Done {
+                    carrier_told: true,
+                    calls: 0,
+                })
+        }
+        (None, "end") => moderation.end(conference).await,
+        (Some(id), "mute") => moderation.mute(conference, id, true).await,
+        (Some(id), "unmute") => moderation.mute(conference, id, false).await,
+        (Some(id), "remove") => moderation.remove(conference, id).await,
+        _ => return None,
+    })
+}
+
 /// The answer to an action.
 fn done(
     action: &str,
@@ -212,17 +271,9 @@ fn done(
     call: Option<&str>,
     result: Result<Done, ActionError>,
 ) -> Response {
+    audit(action, "admin-token", conference, call, &result);
     match result {
         Ok(done) => {
-            info!(
-                event = format!("admin.{action}").as_str(),
-                who = "admin-token",
-                conference,
-                call_sid = call.unwrap_or(""),
-                carrier_told = done.carrier_told,
-                calls = done.calls,
-                "admin action"
-            );
             let mut body = json!({"ok": true, "action": action, "carrier_told": done.carrier_told});
             if !done.carrier_told {
                 body["note"] = json!(
@@ -232,15 +283,6 @@ fn done(
             Json(body).into_response()
         }
         Err(e) => {
-            warn!(
-                event = "admin.failed",
-                action,
-                who = "admin-token",
-                conference,
-                call_sid = call.unwrap_or(""),
-                error = %e,
-                "admin action failed"
-            );
             let status = match e {
                 ActionError::NotFound(_) => StatusCode::NOT_FOUND,
                 ActionError::Carrier(_) => StatusCode::BAD_GATEWAY,
@@ -274,19 +316,9 @@ pub async fn conference_action(
     if !known(&app, &name) {
         return error(StatusCode::NOT_FOUND, "no such conference");
     }
-    let moderation = &app.calls.moderation;
-    let result = match action.as_str() {
-        "lock" | "unlock" => moderation
-            .lock(&name, action == "lock")
-            .await
-            .map(|_| Done {
-                carrier_told: true,
-                calls: 0,
-            }),
-        "end" => moderation.end(&name).await,
-        _ => return error(StatusCode::NOT_FOUND, "no such action (lock, unlock, end)"),
+    let Some(result) = act(&app, &name, None, &action).await else {
+        return error(StatusCode::NOT_FOUND, "no such action (lock, unlock, end)");
     };
-    // A lock is the roster's own: no carrier needs telling.
     done(&action, &name, None, result)
 }
 
@@ -302,17 +334,11 @@ pub async fn participant_action(
     if !known(&app, &name) {
         return error(StatusCode::NOT_FOUND, "no such conference");
     }
-    let moderation = &app.calls.moderation;
-    let result = match action.as_str() {
-        "mute" => moderation.mute(&name, &id, true).await,
-        "unmute" => moderation.mute(&name, &id, false).await,
-        "remove" => moderation.remove(&name, &id).await,
-        _ => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "no such action (mute, unmute, remove)",
-            );
-        }
+    let Some(result) = act(&app, &name, Some(&id), &action).await else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "no such action (mute, unmute, remove)",
+        );
     };
     done(&action, &name, Some(&id), result)
 }

@@ -1,7 +1,7 @@
 //! The HTTP surface: one route table, used by `serve` and by the tests alike. Each served
 //! carrier gets its entry and keypad paths; a carrier that is not served answers 404.
 
-mod conference;
+pub(crate) mod conference;
 mod dev;
 mod health;
 mod metrics;
@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
             "/api/conferences/{name}/participants/{id}/{action}",
             post(conference::participant_action),
         );
+    router = router.merge(crate::console::router());
     if state.outbox.is_some() {
         router = router.route("/dev/outbox", get(dev::outbox));
     }

@@ -57,6 +57,18 @@ pub enum Key<'a> {
     Member(&'a str),
     /// A dropped call's caller, who may rejoin without a new code: by conference and number.
     Rejoin(&'a str, &'a NumberKey),
+    /// A web console session (a value), by its random id.
+    Session(&'a str),
+    /// A console sign-in or enrolment in progress (a value: the number and the verifier's
+    /// receipt), by the browser's random pre-sign-in id.
+    Pending(&'a str),
+    /// An invitation to enrol in a conference (a value), by its random id.
+    Invitation(&'a str),
+    /// An invitation that was used (a claim), by the invitation's id.
+    InvitationUsed(&'a str),
+    /// The people enrolled in a conference through invitations (a map: one field per number
+    /// key), by conference name.
+    Enrolment(&'a str),
 }
 
 impl fmt::Display for Key<'_> {
@@ -75,6 +87,11 @@ impl fmt::Display for Key<'_> {
             Key::Roster(name) => write!(f, "roster:{name}"),
             Key::Member(call) => write!(f, "member:{call}"),
             Key::Rejoin(conference, n) => write!(f, "rejoin:{n}:{conference}"),
+            Key::Session(id) => write!(f, "session:{id}"),
+            Key::Pending(id) => write!(f, "pending:{id}"),
+            Key::Invitation(id) => write!(f, "invite:{id}"),
+            Key::InvitationUsed(id) => write!(f, "invite:used:{id}"),
+            Key::Enrolment(conference) => write!(f, "enrolled:{conference}"),
         }
     }
 }
@@ -100,6 +117,11 @@ mod tests {
             Key::Roster("Weekly"),
             Key::Member("CA1"),
             Key::Rejoin("Weekly", &n),
+            Key::Session("00ff"),
+            Key::Pending("00ff"),
+            Key::Invitation("00ff"),
+            Key::InvitationUsed("00ff"),
+            Key::Enrolment("Weekly"),
         ];
         let rendered: Vec<String> = keys.iter().map(ToString::to_string).collect();
         for (i, a) in rendered.iter().enumerate() {
