@@ -604,12 +604,11 @@ impl Builder<'_> {
         for conference in raw.conference {
             self.conference(conference)?;
         }
-        if !self.several {
-            if let Some(only) = self.directory.conferences.first() {
-                if only.numbers.is_empty() {
-                    self.directory.fallback = Some(0);
-                }
-            }
+        if !self.several
+            && let Some(only) = self.directory.conferences.first()
+            && only.numbers.is_empty()
+        {
+            self.directory.fallback = Some(0);
         }
         Ok(self.directory)
     }

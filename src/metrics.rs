@@ -372,10 +372,10 @@ impl Visit for Fields {
         if field.name() == "event" {
             self.event.set(value);
             self.skip = !mapped(value);
-        } else if !self.skip {
-            if let Some(slot) = self.slot(field.name()) {
-                slot.set(value);
-            }
+        } else if !self.skip
+            && let Some(slot) = self.slot(field.name())
+        {
+            slot.set(value);
         }
     }
 
@@ -397,10 +397,10 @@ impl Visit for Fields {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if !self.skip {
-            if let Ok(value) = u64::try_from(value) {
-                self.number(field.name(), value);
-            }
+        if !self.skip
+            && let Ok(value) = u64::try_from(value)
+        {
+            self.number(field.name(), value);
         }
     }
 }

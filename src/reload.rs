@@ -313,10 +313,10 @@ impl Hangups {
     /// Completes on the next SIGHUP; never, without a handler.
     async fn next(&mut self) {
         #[cfg(unix)]
-        if let Some(signal) = &mut self.signal {
-            if signal.recv().await.is_some() {
-                return;
-            }
+        if let Some(signal) = &mut self.signal
+            && signal.recv().await.is_some()
+        {
+            return;
         }
         std::future::pending::<()>().await;
     }
@@ -324,10 +324,10 @@ impl Hangups {
 
 /// The next watch event; never, without a watch.
 async fn next_event(events: &mut Option<WatchEvents>) -> notify::Result<Event> {
-    if let Some(events) = events {
-        if let Some(event) = events.recv().await {
-            return event;
-        }
+    if let Some(events) = events
+        && let Some(event) = events.recv().await
+    {
+        return event;
     }
     std::future::pending().await
 }

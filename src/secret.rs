@@ -134,7 +134,7 @@ pub fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     (0..hex.len())

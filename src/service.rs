@@ -341,10 +341,10 @@ impl CallService {
         let wrong_key = Key::WrongPins(&number).to_string();
         let next = match token.state.on_pin_silence_or_garbage(&keypad, &limits) {
             Some(next) => {
-                if matches!(keypad, PinKeypad::Garbage) {
-                    if let Err(e) = self.store.incr(&wrong_key, HOUR).await {
-                        return fault(&e);
-                    }
+                if matches!(keypad, PinKeypad::Garbage)
+                    && let Err(e) = self.store.incr(&wrong_key, HOUR).await
+                {
+                    return fault(&e);
                 }
                 next
             }

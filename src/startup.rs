@@ -313,10 +313,10 @@ impl Application {
                     memory.sweep();
                     // Kept every minute too, so that a crash loses at most a minute; skipped
                     // while a flood fills the store (it is written on shutdown all the same).
-                    if let Some(path) = &state_file {
-                        if memory.len() <= STATE_SAVED_EVERY_MINUTE_UP_TO {
-                            save_state(&memory, path);
-                        }
+                    if let Some(path) = &state_file
+                        && memory.len() <= STATE_SAVED_EVERY_MINUTE_UP_TO
+                    {
+                        save_state(&memory, path);
                     }
                 }
             })

@@ -95,10 +95,10 @@ fn conforms(schema: &Value, body: &Value) -> Result<(), String> {
         if !has_type(property, value) {
             return Err(format!("{name} = {value} is not of the spec's type"));
         }
-        if let Some(allowed) = property["enum"].as_array() {
-            if !allowed.contains(value) {
-                return Err(format!("{name} = {value} is not one of {allowed:?}"));
-            }
+        if let Some(allowed) = property["enum"].as_array()
+            && !allowed.contains(value)
+        {
+            return Err(format!("{name} = {value} is not one of {allowed:?}"));
         }
     }
     for name in names(&schema["required"]) {
@@ -126,10 +126,10 @@ fn answer_conforms(schema: &Value, answer: &Value) -> Result<(), String> {
             if !has_type(property, value) {
                 return Err(format!("{name} = {value} is not of the spec's type"));
             }
-            if let Some(allowed) = property["enum"].as_array() {
-                if !allowed.contains(value) {
-                    return Err(format!("{name} = {value} is not one of {allowed:?}"));
-                }
+            if let Some(allowed) = property["enum"].as_array()
+                && !allowed.contains(value)
+            {
+                return Err(format!("{name} = {value} is not one of {allowed:?}"));
             }
         }
     }

@@ -242,10 +242,10 @@ impl LiveRoster {
                 let kind = event.kind;
                 let applied = self
                     .update(&key, &field(call_id), ROSTER_TTL, |held: Option<Entry>| {
-                        if let Some(h) = &held {
-                            if !newer(Some(h.sid.as_str()), h.seq, sid, seq) {
-                                return None;
-                            }
+                        if let Some(h) = &held
+                            && !newer(Some(h.sid.as_str()), h.seq, sid, seq)
+                        {
+                            return None;
                         }
                         let same = held.as_ref().is_some_and(|h| h.sid == sid);
                         let mut entry = match held {
@@ -361,10 +361,10 @@ impl LiveRoster {
         {
             if name == META {
                 view.meta = decode(&bytes).unwrap_or_default();
-            } else if let Some(call) = name.strip_prefix("call:") {
-                if let Some(entry) = decode::<Entry>(&bytes) {
-                    calls.push((call.to_owned(), entry));
-                }
+            } else if let Some(call) = name.strip_prefix("call:")
+                && let Some(entry) = decode::<Entry>(&bytes)
+            {
+                calls.push((call.to_owned(), entry));
             }
         }
         let sid = view.meta.sid.clone();
@@ -491,10 +491,10 @@ impl LiveRoster {
                 })
             })
             .await?;
-        if let Some(meta) = ended {
-            if let Some(sid) = meta.sid {
-                self.empty(&key, &sid).await?;
-            }
+        if let Some(meta) = ended
+            && let Some(sid) = meta.sid
+        {
+            self.empty(&key, &sid).await?;
         }
         Ok(())
     }

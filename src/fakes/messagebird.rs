@@ -662,12 +662,11 @@ impl Shared {
                 return too_many_response();
             }
         };
-        if let Some(previous) = inner.latest.insert(to.clone(), pending.id.clone()) {
-            if let Some(old) = inner.verifications.get_mut(&previous) {
-                if old.status == Status::Sent {
-                    old.status = Status::Failed;
-                }
-            }
+        if let Some(previous) = inner.latest.insert(to.clone(), pending.id.clone())
+            && let Some(old) = inner.verifications.get_mut(&previous)
+            && old.status == Status::Sent
+        {
+            old.status = Status::Failed;
         }
         let created_at = time::OffsetDateTime::now_utc();
         let verification = Verification {

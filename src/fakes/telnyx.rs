@@ -365,10 +365,10 @@ async fn handle(
     let auth_ok = bearer(&headers).is_some_and(|key| key == shared.api_key);
     let path = uri.path().to_owned();
     let recorded = record(method.as_str(), &path, &headers, auth_ok, &body);
-    if let Some(failure) = shared.control.arrive(recorded).await {
-        if let Some(response) = failure.response(StatusCode::OK) {
-            return response;
-        }
+    if let Some(failure) = shared.control.arrive(recorded).await
+        && let Some(response) = failure.response(StatusCode::OK)
+    {
+        return response;
     }
     serve(&shared, &method, &path, &headers, auth_ok, &body)
 }

@@ -82,7 +82,11 @@ impl MemoryStore {
     /// oldest ones (call marks first: they only stop old states being replayed, and a state
     /// older than the evicted marks is near its own expiry), down to 90% of the cap.
     fn bound(&self) {
-        if self.inserts.fetch_add(1, Ordering::Relaxed) % CHECK_EVERY != 0 || self.len() <= self.cap
+        if !self
+            .inserts
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(CHECK_EVERY)
+            || self.len() <= self.cap
         {
             return;
         }
@@ -286,10 +290,10 @@ impl Store for MemoryStore {
     fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let now = self.clock.now();
-            if let Some(mut entry) = self.counters.get_mut(key) {
-                if entry.0 > now {
-                    entry.1 = entry.1.saturating_sub(1);
-                }
+            if let Some(mut entry) = self.counters.get_mut(key)
+                && entry.0 > now
+            {
+                entry.1 = entry.1.saturating_sub(1);
             }
             Ok(())
         })
