@@ -25,8 +25,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{Span, info, warn};
 
-/// How long a call's high-water mark is kept: longer than any token lives.
-const MARK_TTL: Duration = Duration::from_secs(crate::token::MAX_AGE_SECS + 600);
+/// How long a call's high-water mark is kept: longer than any token lives, the room's state
+/// (the keypad menu's, up to 12 hours) included, so that no used state of a long meeting can
+/// be replayed once its mark would have expired.
+const MARK_TTL: Duration = Duration::from_secs(
+    if crate::token::ROOM_MAX_AGE_SECS > crate::token::MAX_AGE_SECS {
+        crate::token::ROOM_MAX_AGE_SECS
+    } else {
+        crate::token::MAX_AGE_SECS
+    } + 600,
+);
 const HOUR: Duration = Duration::from_secs(60 * 60);
 const MINUTE: Duration = Duration::from_secs(60);
 

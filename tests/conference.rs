@@ -801,3 +801,21 @@ async fn the_simulator_plays_the_menu_and_posts_the_carrier_s_events() {
         assert!(ada.is_some(), "{kind}: {people}");
     }
 }
+
+#[tokio::test]
+async fn a_used_menu_state_cannot_be_replayed_late_in_a_long_meeting() {
+    let app = app_with(None).await;
+    let ada = Call::new(&app, CarrierKind::Twilio, ADA);
+    let joined = ada.join().await;
+    let dial = find(&joined, "Dial")
+        .unwrap()
+        .attr("action")
+        .unwrap()
+        .to_owned();
+    let url = Url::parse(&dial).unwrap();
+    assert_eq!(ada.post(&url, &ada.params(None)).await.0, 200);
+    // Three hours on, far past a prompt's life but inside the room state's 12 hours.
+    app.clock.advance(Duration::from_secs(3 * 60 * 60));
+    let (status, body) = ada.post(&url, &ada.params(None)).await;
+    assert_eq!(status, 409, "{body}");
+}
