@@ -1,6 +1,9 @@
 //! The MessageBird Verify client against the fake MessageBird: the requests it puts on the
 //! wire, and how every answer and failure maps onto the verifier's errors.
 
+#[path = "common/log_capture.rs"]
+mod log_capture;
+
 use bridgekeeper::domain::{Code, PhoneNumber};
 use bridgekeeper::fakes::Failure;
 use bridgekeeper::fakes::messagebird::{
@@ -711,41 +714,11 @@ mod fake {
 /// other tests' lines: the secrets check covers them all, the counts only this test's number.
 mod logs {
     use super::*;
-    use std::io::Write;
-    use std::sync::{Arc, Mutex, OnceLock};
 
     const LOGGED: &str = "+15551230009";
     const LOGGED_MASKED: &str = "+1555•••0009";
 
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    fn captured() -> &'static Buffer {
-        static BUFFER: OnceLock<Buffer> = OnceLock::new();
-        BUFFER.get_or_init(|| {
-            let buffer = Buffer::default();
-            let writer = buffer.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::TRACE)
-                .with_ansi(false)
-                .without_time()
-                .with_writer(move || writer.clone())
-                .finish();
-            tracing::subscriber::set_global_default(subscriber)
-                .expect("no other global subscriber in this test binary");
-            buffer
-        })
-    }
+    use crate::log_capture::captured;
 
     #[tokio::test]
     async fn never_hold_the_number_the_code_or_the_key() {

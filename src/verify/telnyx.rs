@@ -81,23 +81,8 @@ pub fn default_base_url() -> Url {
     Url::parse(DEFAULT_BASE_URL).unwrap_or_else(|_| unreachable!("the default base URL parses"))
 }
 
-/// The two Verify calls, for errors and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    /// Starting a verification: Telnyx texts or calls a code.
-    Send,
-    /// Checking a code against the pending verification.
-    Check,
-}
-
-impl fmt::Display for Operation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Send => "send",
-            Self::Check => "check",
-        })
-    }
-}
+/// The two calls, for errors and logs (one type for every provider).
+pub use crate::verify::upstream::Operation;
 
 /// What Telnyx answered when it refused a request: the HTTP status and, when the body was
 /// Telnyx's error JSON, its first error (scrubbed).

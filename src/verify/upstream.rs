@@ -103,6 +103,25 @@ pub fn scrub(text: &str) -> String {
     }
 }
 
+/// The two calls of a code's life, for errors and logs: starting a verification (or sending
+/// a message), and checking a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Starting a verification: the provider texts or calls a code (or a sender sends it).
+    Send,
+    /// Checking a code against the pending verification.
+    Check,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Send => "send",
+            Self::Check => "check",
+        })
+    }
+}
+
 /// Why no answer came back at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
