@@ -2,13 +2,13 @@
 //! like the carrier's other webhooks, then applied to the live roster), and the admin API the
 //! web console and scripts use (`../shared/CARRIERS.md`, "Admin API").
 
-use crate::carrier::{Carrier, Form, Inbound, WebhookError};
+use crate::carrier::{Carrier, Form, WebhookError};
 use crate::conference::events;
 use crate::conference::moderation::{ActionError, Done};
+use crate::routes::voice::Raw;
 use crate::state::AppState;
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -21,41 +21,14 @@ pub async fn status_callback(
     carrier: Arc<dyn Carrier>,
     request: Request,
 ) -> Response {
-    let path_and_query = request.uri().path_and_query().map_or_else(
-        || request.uri().path().to_owned(),
-        |pq| pq.as_str().to_owned(),
-    );
-    let headers = request.headers().clone();
-    let body = match Bytes::from_request(request, &app).await {
-        Ok(body) => body,
-        Err(rejection) => return rejection.into_response(),
+    let raw = match Raw::authenticated(&app, carrier.as_ref(), request).await {
+        Ok(raw) => raw,
+        Err(refused) => return refused,
     };
-    let inbound = Inbound {
-        path_and_query: &path_and_query,
-        headers: &headers,
-        body: &body,
-        now: app.clock.unix_now(),
-    };
-    if let Err(why) = carrier.authenticate(&inbound) {
-        if crate::log_throttle::allow("webhook.forbidden") {
-            warn!(
-                event = "webhook.forbidden",
-                carrier = carrier.kind().as_str(),
-                path = path_and_query.split('?').next().unwrap_or_default(),
-                signature = %why,
-                "conference event refused: {why}"
-            );
-        }
-        return (
-            StatusCode::FORBIDDEN,
-            "forbidden: the webhook signature is missing or wrong\n",
-        )
-            .into_response();
-    }
-    if !crate::carrier::form::is_form(&headers) {
+    if !crate::carrier::form::is_form(raw.headers()) {
         return WebhookError::NotAForm.into_response();
     }
-    let event = match Form::decode(&body).and_then(|form| events::decode(&form)) {
+    let event = match Form::decode(&raw.body).and_then(|form| events::decode(&form)) {
         Ok(event) => event,
         Err(e) => return e.into_response(),
     };

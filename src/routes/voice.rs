@@ -10,8 +10,8 @@ use crate::service::{Answer, Dialect, Refused};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use tracing::{Span, instrument, warn};
@@ -28,24 +28,11 @@ pub async fn webhook(
     hook: Hook,
     request: Request,
 ) -> Response {
-    let path_and_query = request.uri().path_and_query().map_or_else(
-        || request.uri().path().to_owned(),
-        |pq| pq.as_str().to_owned(),
-    );
-    let headers = request.headers().clone();
-    let body = match Bytes::from_request(request, &app).await {
-        Ok(body) => body,
-        Err(rejection) => return rejection.into_response(),
+    let raw = match Raw::authenticated(&app, carrier.as_ref(), request).await {
+        Ok(raw) => raw,
+        Err(refused) => return refused,
     };
-    let inbound = Inbound {
-        path_and_query: &path_and_query,
-        headers: &headers,
-        body: &body,
-        now: app.clock.unix_now(),
-    };
-    if let Err(why) = carrier.authenticate(&inbound) {
-        return forbidden(carrier.as_ref(), &path_and_query, why);
-    }
+    let inbound = raw.inbound(&app);
     let event = match carrier.decode(&inbound, hook) {
         Ok(event) => event,
         Err(e) => return e.into_response(),
@@ -63,6 +50,58 @@ pub async fn webhook(
         },
     };
     respond(&app, carrier.as_ref(), &event, answer)
+}
+
+/// A carrier's request read whole and authenticated: what every webhook of a carrier
+/// (voice, keypad, conference events) starts with.
+pub(crate) struct Raw {
+    path_and_query: String,
+    headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl Raw {
+    /// Reads the request (bounded by the router's body limit) and authenticates it with the
+    /// carrier before anything in it is trusted; the 403 (logged) or the body's rejection
+    /// otherwise.
+    pub(crate) async fn authenticated(
+        app: &AppState,
+        carrier: &dyn Carrier,
+        request: Request,
+    ) -> Result<Self, Response> {
+        let path_and_query = request.uri().path_and_query().map_or_else(
+            || request.uri().path().to_owned(),
+            |pq| pq.as_str().to_owned(),
+        );
+        let headers = request.headers().clone();
+        let body = Bytes::from_request(request, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let raw = Self {
+            path_and_query,
+            headers,
+            body,
+        };
+        match carrier.authenticate(&raw.inbound(app)) {
+            Ok(()) => Ok(raw),
+            Err(why) => Err(forbidden(carrier, &raw.path_and_query, why)),
+        }
+    }
+
+    /// The request as the carrier modules read it.
+    pub(crate) fn inbound(&self, app: &AppState) -> Inbound<'_> {
+        Inbound {
+            path_and_query: &self.path_and_query,
+            headers: &self.headers,
+            body: &self.body,
+            now: app.clock.unix_now(),
+        }
+    }
+
+    /// The request's headers.
+    pub(crate) fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
 }
 
 async fn keypad(app: &AppState, dialect: Dialect, event: &CallEvent) -> Result<Answer, Refused> {
