@@ -580,6 +580,18 @@ impl Reply {
         }
     }
 
+    /// The words and room for a dropped call's caller back within `rejoin_minutes`.
+    pub fn welcome_back(participant: &Participant, conference: &Conference) -> Self {
+        Reply::Join {
+            say: format!(
+                "Welcome back, {}. Rejoining {}.",
+                participant.name,
+                conference.name()
+            ),
+            target: target(conference, participant.role),
+        }
+    }
+
     /// The in-call menu, after `first` (what the last key did, if anything).
     pub fn menu(first: Option<String>, role: Role, muted: bool, locked: bool) -> Self {
         let mut say = Vec::new();

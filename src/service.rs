@@ -207,29 +207,9 @@ impl CallService {
                             role = %participant.role,
                             "dropped call's caller back within rejoin_minutes: no code"
                         );
-                        let member = Member {
-                            name: participant.name.clone(),
-                            role: participant.role,
-                            phone: participant.phone.masked(),
-                            guest: false,
-                            carrier: dialect.carrier.as_str().to_owned(),
-                            number: Some(number.as_str().to_owned()),
-                        };
-                        let reply = Reply::rejoin(conference, participant.role, false);
-                        let reply = match reply {
-                            Reply::Join { target, .. } => Reply::Join {
-                                say: format!(
-                                    "Welcome back, {}. Rejoining {}.",
-                                    participant.name,
-                                    conference.name()
-                                ),
-                                target,
-                            },
-                            other => other,
-                        };
-                        return self
-                            .enter_room(&event.call_id, token, conference, &member, reply)
-                            .await;
+                        let member = listed_member(participant, dialect.carrier, &number);
+                        let reply = Reply::welcome_back(participant, conference);
+                        return self.enter_room(&event.call_id, token, &member, reply).await;
                     }
                 }
                 Ok(false) => {}
@@ -430,14 +410,8 @@ impl CallService {
                     // Guests are not known by number: no trusted rejoin.
                     number: None,
                 };
-                self.enter_room(
-                    call_id,
-                    token,
-                    conference,
-                    &member,
-                    Reply::join_guest(conference),
-                )
-                .await
+                self.enter_room(call_id, token, &member, Reply::join_guest(conference))
+                    .await
             }
             Next::End(ending) => end(ending, "call ended without joining"),
             _ => Answer::done(Reply::end(Ending::Fault)),
@@ -571,7 +545,6 @@ impl CallService {
         &self,
         call_id: &CallSid,
         mut token: CallToken,
-        conference: &Conference,
         member: &Member,
         reply: Reply,
     ) -> Answer {
@@ -596,7 +569,6 @@ impl CallService {
             muted: *muted,
             menu: false,
         });
-        let _ = conference;
         Answer {
             reply,
             carry: Some(token),
@@ -910,6 +882,18 @@ impl CallService {
     }
 }
 
+/// Who a listed caller sent into a room is, for the live roster.
+fn listed_member(participant: &Participant, carrier: CarrierKind, number: &NumberKey) -> Member {
+    Member {
+        name: participant.name.clone(),
+        role: participant.role,
+        phone: participant.phone.masked(),
+        guest: false,
+        carrier: carrier.as_str().to_owned(),
+        number: Some(number.as_str().to_owned()),
+    }
+}
+
 /// One webhook's work for a listed caller: the state machine's steps and the verifier and
 /// store calls they ask for. The token is the one copy of the call's state.
 struct Flow<'a> {
@@ -1111,17 +1095,10 @@ impl<'a> Flow<'a> {
                     role = %self.participant.role,
                     "code approved, joining"
                 );
-                let member = Member {
-                    name: self.participant.name.clone(),
-                    role: self.participant.role,
-                    phone: self.participant.phone.masked(),
-                    guest: false,
-                    carrier: self.token.carrier.as_str().to_owned(),
-                    number: Some(self.number.as_str().to_owned()),
-                };
+                let member = listed_member(self.participant, self.token.carrier, &self.number);
                 let reply = Reply::join(self.participant, self.conference);
                 self.service
-                    .enter_room(self.call_id, self.token, self.conference, &member, reply)
+                    .enter_room(self.call_id, self.token, &member, reply)
                     .await
             }
             Next::End(ending) => end(ending, "call ended without joining"),
