@@ -2,17 +2,21 @@
 //! the metrics layer ([`crate::metrics`]), which has a filter of its own: `RUST_LOG` decides
 //! what is written, never what is counted.
 //!
-//! Lines are formatted on the thread that logs them but written off the request path: a
-//! bounded queue hands them to one writer thread that batches them into few writes. A full
-//! queue drops lines rather than stall webhooks, and counts what it drops; the server reports
-//! the count as a `log.dropped` warning (see [`dropped_lines`]).
+//! Lines are formatted on the thread that logs them ([`line`]: the stock text format,
+//! written cheaply) and written off the request path ([`writer`]): appended to one bounded
+//! buffer that a writer thread empties in few, large writes. A full buffer drops lines rather
+//! than stall webhooks, and counts what it drops; the server reports the count as a
+//! `log.dropped` warning (see [`dropped_lines`]).
+
+pub mod line;
+pub mod writer;
 
 use std::io::IsTerminal;
 use std::sync::OnceLock;
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry, fmt};
+use writer::{BatchWriter, DroppedCounter, WriterGuard};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -24,20 +28,17 @@ pub enum LogFormat {
     Json,
 }
 
-/// Lines the queue holds before it drops: at the default level a webhook writes one or two
-/// lines, so this is several seconds of the heaviest load measured.
-const QUEUED_LINES: usize = 256 * 1024;
+/// Bytes the buffer holds before it drops lines: at the default level a webhook writes one
+/// to three lines of about 250 bytes, so this is about a second of the heaviest load measured.
+const BUFFERED_BYTES: usize = 32 * 1024 * 1024;
 
-/// Bytes the writer thread gathers into one write.
-const WRITE_BUFFER: usize = 64 * 1024;
-
-static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+static DROPPED: OnceLock<DroppedCounter> = OnceLock::new();
 
 /// Keeps the writer thread alive; dropping it writes what is still queued (hold it in `main`
 /// until the process ends).
 #[must_use = "dropping the guard stops the log writer"]
 pub struct LogGuard {
-    _worker: Option<WorkerGuard>,
+    _worker: Option<WriterGuard>,
 }
 
 impl std::fmt::Debug for LogGuard {
@@ -49,20 +50,26 @@ impl std::fmt::Debug for LogGuard {
 /// Installs the global subscriber (once; later calls do nothing and return an empty guard).
 pub fn init(format: LogFormat) -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) = NonBlockingBuilder::default()
-        .buffered_lines_limit(QUEUED_LINES)
-        .lossy(true)
-        .thread_name("bridgekeeper-log")
-        .finish(std::io::BufWriter::with_capacity(
-            WRITE_BUFFER,
-            std::io::stderr(),
-        ));
-    let counter = writer.error_counter();
+    let (writer, guard) = match BatchWriter::spawn(std::io::stderr(), BUFFERED_BYTES) {
+        Ok(spawned) => spawned,
+        Err(e) => {
+            eprintln!("bridgekeeper: cannot start the log writer thread: {e}");
+            return LogGuard { _worker: None };
+        }
+    };
+    let counter = writer.counter();
     let lines: Box<dyn Layer<Registry> + Send + Sync> = match format {
-        LogFormat::Text => fmt::layer()
+        // On a terminal: the stock format, in colour.
+        LogFormat::Text if std::io::stderr().is_terminal() => fmt::layer()
             .with_writer(writer)
             .with_target(false)
-            .with_ansi(std::io::stderr().is_terminal())
+            .with_ansi(true)
+            .boxed(),
+        LogFormat::Text => fmt::layer()
+            .with_writer(writer)
+            .with_ansi(false)
+            .event_format(line::Line)
+            .fmt_fields(line::LineFields)
             .boxed(),
         LogFormat::Json => fmt::layer()
             .json()
@@ -90,5 +97,5 @@ pub fn init(format: LogFormat) -> LogGuard {
 
 /// Lines dropped so far because the queue was full (0 before [`init`]).
 pub fn dropped_lines() -> usize {
-    DROPPED.get().map_or(0, ErrorCounter::dropped_lines)
+    DROPPED.get().map_or(0, DroppedCounter::dropped_lines)
 }
