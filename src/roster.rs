@@ -4,7 +4,7 @@
 
 use crate::directory::{Conference, Directory, Participant};
 use crate::domain::PhoneNumber;
-use crate::secret::hmac;
+use crate::secret::MacKey;
 use crate::store::NumberKey;
 use crate::token::Fingerprint;
 use arc_swap::ArcSwap;
@@ -18,28 +18,25 @@ pub struct Roster {
     by_fingerprint: HashMap<Fingerprint, (usize, usize)>,
     /// Conferences with a guest PIN, by their guest fingerprint.
     guests: HashMap<Fingerprint, usize>,
-    key: [u8; 32],
+    key: MacKey,
 }
 
 /// The fingerprint a guest's call carries: the conference only (a guest is not listed).
-fn guest_fingerprint_with(key: &[u8; 32], conference: &str) -> Fingerprint {
-    let mut data = Vec::with_capacity(conference.len() + 8);
-    data.extend_from_slice(b"guest\0");
-    data.extend_from_slice(conference.as_bytes());
-    let full = hmac(key, &data);
+fn guest_fingerprint_with(key: &MacKey, conference: &str) -> Fingerprint {
+    let full = key.mac(&[b"guest\0", conference.as_bytes()]);
     let mut fp = [0u8; 12];
     fp.copy_from_slice(&full[..12]);
     fp
 }
 
 /// The fingerprint of a caller in a conference under `key`.
-fn fingerprint_with(key: &[u8; 32], conference: &str, phone: &PhoneNumber) -> Fingerprint {
-    let mut data = Vec::with_capacity(conference.len() + 24);
-    data.extend_from_slice(b"caller\0");
-    data.extend_from_slice(conference.as_bytes());
-    data.push(0);
-    data.extend_from_slice(phone.as_e164().as_bytes());
-    let full = hmac(key, &data);
+fn fingerprint_with(key: &MacKey, conference: &str, phone: &PhoneNumber) -> Fingerprint {
+    let full = key.mac(&[
+        b"caller\0",
+        conference.as_bytes(),
+        b"\0",
+        phone.as_e164().as_bytes(),
+    ]);
     let mut fp = [0u8; 12];
     fp.copy_from_slice(&full[..12]);
     fp
@@ -48,6 +45,7 @@ fn fingerprint_with(key: &[u8; 32], conference: &str, phone: &PhoneNumber) -> Fi
 impl Roster {
     /// Indexes a directory under `key` (derived from the server secret).
     pub fn new(directory: Directory, key: [u8; 32]) -> Self {
+        let key = MacKey::new(&key);
         let mut by_fingerprint = HashMap::new();
         let mut guests = HashMap::new();
         for (ci, conference) in directory.conferences().iter().enumerate() {

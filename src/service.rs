@@ -168,7 +168,11 @@ impl CallService {
         };
         let span = Span::current();
         span.record("conference", conference.name());
-        span.record("caller", participant.phone.masked());
+        // (A listed caller's number is the one recorded above, unless the caller was
+        // enrolled under the number on file.)
+        if event.caller.as_ref() != Some(&participant.phone) {
+            span.record("caller", participant.phone.masked());
+        }
         if let Some(refused) = self
             .room_refusal(dialect, conference, participant.role)
             .await

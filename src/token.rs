@@ -12,7 +12,6 @@
 use crate::call::CallState;
 use crate::carrier::CarrierKind;
 use crate::domain::CallSid;
-use crate::secret::hmac;
 use crate::verify::Receipt;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -103,7 +102,7 @@ pub enum TokenError {
 /// Seals and opens call tokens under one key.
 #[derive(Clone)]
 pub struct Sealer {
-    key: [u8; 32],
+    key: crate::secret::MacKey,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -115,16 +114,18 @@ impl std::fmt::Debug for Sealer {
 impl Sealer {
     /// A sealer with a key derived from the server secret.
     pub fn new(key: [u8; 32]) -> Self {
-        Self { key }
+        Self {
+            key: crate::secret::MacKey::new(&key),
+        }
     }
 
     fn tag(&self, sid: &CallSid, payload: &[u8]) -> [u8; TAG_LEN] {
-        let mut data = Vec::with_capacity(32 + sid.as_str().len() + payload.len());
-        data.extend_from_slice(b"bridgekeeper call state\0");
-        data.extend_from_slice(sid.as_str().as_bytes());
-        data.push(0);
-        data.extend_from_slice(payload);
-        let full = hmac(&self.key, &data);
+        let full = self.key.mac(&[
+            b"bridgekeeper call state\0",
+            sid.as_str().as_bytes(),
+            b"\0",
+            payload,
+        ]);
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(&full[..TAG_LEN]);
         tag

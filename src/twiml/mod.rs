@@ -774,7 +774,10 @@ impl Response {
 
     /// The document: an XML declaration, then compact TwiML with no trailing newline.
     pub fn to_xml(&self) -> String {
-        match self.write_to(Vec::new()).map(String::from_utf8) {
+        match self
+            .write_to(Vec::with_capacity(1024))
+            .map(String::from_utf8)
+        {
             Ok(Ok(xml)) => xml,
             // Unreachable: a Vec never fails a write and only `&str`s are written. Fail
             // closed with a hang-up rather than panic inside a webhook handler.

@@ -17,7 +17,7 @@
 use crate::BoxFuture;
 use crate::clock::Clock;
 use crate::domain::{Code, PhoneNumber};
-use crate::secret::hmac;
+use crate::secret::MacKey;
 use crate::store::{Key, NumberKey, Store};
 use crate::verify::{
     Channel, CheckOutcome, Courier, Delivery, MessageTemplate, Receipt, Verifier, VerifyError,
@@ -78,7 +78,7 @@ impl Pending {
 
 /// The built-in engine. Cheap to share behind an `Arc`.
 pub struct LocalVerifier {
-    key: [u8; 32],
+    key: MacKey,
     store: Arc<dyn Store>,
     courier: Arc<dyn Courier>,
     template: MessageTemplate,
@@ -120,7 +120,7 @@ impl LocalVerifier {
         limits: LocalLimits,
     ) -> Self {
         Self {
-            key,
+            key: MacKey::new(&key),
             store,
             courier,
             template,
@@ -135,11 +135,9 @@ impl LocalVerifier {
     }
 
     fn code_for(&self, to: &PhoneNumber, nonce: &[u8; 16]) -> Code {
-        let mut data = b"code\0".to_vec();
-        data.extend_from_slice(to.as_e164().as_bytes());
-        data.push(0);
-        data.extend_from_slice(nonce);
-        let prf = hmac(&self.key, &data);
+        let prf = self
+            .key
+            .mac(&[b"code\0", to.as_e164().as_bytes(), b"\0", nonce]);
         let mut first = [0u8; 8];
         first.copy_from_slice(&prf[..8]);
         // 2^64 mod 10^6 is tiny next to 2^64: the bias is below 10^-13.
