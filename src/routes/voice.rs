@@ -5,6 +5,7 @@
 //! Every reply is a document with HTTP 200; only a malformed, forged or stale request gets a
 //! 4xx.
 
+use crate::call::Reply;
 use crate::carrier::{CallEvent, Carrier, Forbidden, Hook, Inbound, Links};
 use crate::service::{Answer, Dialect, Refused};
 use crate::state::AppState;
@@ -73,8 +74,10 @@ impl Raw {
             || request.uri().path().to_owned(),
             |pq| pq.as_str().to_owned(),
         );
-        let headers = request.headers().clone();
-        let body = Bytes::from_request(request, app)
+        // The headers are kept by moving them out, not by copying the map.
+        let (mut parts, body) = request.into_parts();
+        let headers = std::mem::take(&mut parts.headers);
+        let body = Bytes::from_request(Request::from_parts(parts, body), app)
             .await
             .map_err(IntoResponse::into_response)?;
         let raw = Self {
@@ -132,7 +135,10 @@ fn respond(app: &AppState, carrier: &dyn Carrier, event: &CallEvent, answer: Ans
         .as_ref()
         .map(|token| app.calls.seal(&event.call_id, token));
     let next = carrier.next_url(&app.public_url, state.as_deref());
-    let events = carrier.events_url(&app.public_url);
+    // Only a join opens a conference that reports its events.
+    let events = matches!(answer.reply, Reply::Join { .. })
+        .then(|| carrier.events_url(&app.public_url))
+        .flatten();
     let rendered = carrier.render(
         &answer.reply,
         &Links {
