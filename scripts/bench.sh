@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
 # One benchmark run on this machine: the server pinned to one core, the load on the other.
-# Builds release, generates 10,000 participants, then measures
-#   (a) POST /voice for known callers (rotating numbers) with wrk at 64 connections,
-#   (b) the same against a bare axum handler doing the same parsing (examples/floor.rs),
+# Builds release, generates 10,000 participants, then measures, in ROUNDS rounds (3),
+#   (a) POST /voice for known callers (rotating numbers, a new call each: a code is sent)
+#       with wrk at 64 connections, logs at info,
+#   (a2) the same for callers not on the list (refused before any code),
+#   (a3) both again in Twilio mode, every request signed and checked,
+#   (b) the same as (a) against a bare axum handler doing the same parsing (examples/floor.rs),
 #   (c) full calls per second with `bridgekeeper load` at concurrency 500 against the fake
 #       Verify at 100 ms latency (Twilio mode: signed webhooks, real HTTP to Verify),
 #   (d) the server's resident memory at idle and with 10,000 calls waiting for their code,
 #   (e) full calls per carrier (Twilio, SignalWire, Telnyx, CarrierX), each signed as that
 #       carrier signs, against one server holding every carrier's credential,
 #   (f) what authenticating one webhook costs per carrier (examples/signatures.rs),
-# and writes the table to BENCHMARKS.md (with the machine and the date).
+#   (g) full calls through the Telnyx and MessageBird Verify fakes,
+# and writes the tables to BENCHMARKS.md (with the machine and the date; the medians and the
+# targets come from scripts/bench_summary.py), keeping its hand-written findings.
 #
-#   scripts/bench.sh                 # everything (about 3 minutes after the build)
-#   DURATION=10s CALLS=2000 scripts/bench.sh     # a quicker run
+#   scripts/bench.sh                 # everything (about 10 minutes after the build)
+#   ROUNDS=1 DURATION=5s CALLS=2000 scripts/bench.sh     # a quicker run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-duration="${DURATION:-20s}"
+duration="${DURATION:-15s}"
+rounds="${ROUNDS:-3}"
 calls="${CALLS:-10000}"
 concurrency="${CONCURRENCY:-500}"
 participants_n="${PARTICIPANTS:-10000}"
@@ -163,45 +169,39 @@ common_flags=(--participants "$work/bench.toml" --secret "$secret" --secret-file
 # (--max-connections: 500 calls in flight open more than the default 512 connections, and a
 # server at its cap closes idle keep-alive connections that a client may be about to reuse.)
 
-# Logs at info, as users run it (RUST_LOG unset means info): every line is written.
-echo "== (a) bridgekeeper POST /voice, a code sent (listed caller, new call), dev mode, logs at info"
-port=$(free_port)
-taskset -c "$server_core" $bin serve --listen "127.0.0.1:$port" "${common_flags[@]}" \
-    >"$work/serve-a.log" 2>&1 &
-server_pid=$!; pids+=("$server_pid")
-wait_http "http://127.0.0.1:$port/healthz"
-run_wrk "http://127.0.0.1:$port" | tee "$work/a.txt"
-kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
-a_lines=$(wc -l < "$work/serve-a.log")
-
-echo "== (a2) bridgekeeper POST /voice, a caller not on the list (refused), dev mode, logs at info"
-port=$(free_port)
-taskset -c "$server_core" $bin serve --listen "127.0.0.1:$port" "${common_flags[@]}" \
-    >"$work/serve-a2.log" 2>&1 &
-server_pid=$!; pids+=("$server_pid")
-wait_http "http://127.0.0.1:$port/healthz"
-run_wrk "http://127.0.0.1:$port" "$work/refused.lua" | tee "$work/a2.txt"
-kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
-
-for kind in listed refused; do
-    echo "== (a3) Twilio mode, signatures checked, $kind callers, logs at info"
-    port=$(free_port)
-    signed_lua "$port" "$kind" "$work/signed-$kind.lua"
-    TWILIO_AUTH_TOKEN=bench-token taskset -c "$server_core" $bin serve --listen "127.0.0.1:$port" \
-        "${common_flags[@]}" >"$work/serve-a3-$kind.log" 2>&1 &
-    server_pid=$!; pids+=("$server_pid")
+# Logs at info, as users run it (RUST_LOG unset means info): every line is written. Each
+# round measures every webhook line and the floor back to back, so that a ratio compares runs
+# minutes apart at most; the table gives the medians of the rounds.
+serve_wrk() { # name lua [env...]: one server, one wrk run, into $work/<name>-r<round>.txt
+    local name=$1 lua=$2; shift 2
+    local port; port=$(free_port)
+    case "$lua" in signed-*) signed_lua "$port" "${lua#signed-}" "$work/$lua.lua" ;; esac
+    env "$@" taskset -c "$server_core" $bin serve --listen "127.0.0.1:$port" "${common_flags[@]}" \
+        >"$work/serve-$name-r$round.log" 2>&1 &
+    local pid=$!; pids+=("$pid")
     wait_http "http://127.0.0.1:$port/healthz"
-    run_wrk "http://127.0.0.1:$port" "$work/signed-$kind.lua" | tee "$work/a3-$kind.txt"
-    kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+    run_wrk "http://127.0.0.1:$port" "$work/$lua.lua" | tee "$work/$name-r$round.txt"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+for round in $(seq 1 "$rounds"); do
+    echo "== round $round of $rounds"
+    echo "== (a) POST /voice, a code sent (listed caller, new call), dev mode, logs at info"
+    serve_wrk a voice
+    echo "== (a2) POST /voice, a caller not on the list (refused), dev mode, logs at info"
+    serve_wrk a2 refused
+    echo "== (a3) Twilio mode, signatures checked, listed callers, logs at info"
+    serve_wrk a3-listed signed-listed TWILIO_AUTH_TOKEN=bench-token
+    echo "== (a3) Twilio mode, signatures checked, refused callers, logs at info"
+    serve_wrk a3-refused signed-refused TWILIO_AUTH_TOKEN=bench-token
+    echo "== (b) the floor: bare axum, same parsing, fixed Gather"
+    port=$(free_port)
+    taskset -c "$server_core" $floor --listen "127.0.0.1:$port" >"$work/floor.log" 2>&1 &
+    floor_pid=$!; pids+=("$floor_pid")
+    wait_port "$port"
+    run_wrk "http://127.0.0.1:$port" "$work/voice.lua" | tee "$work/b-r$round.txt"
+    kill "$floor_pid"; wait "$floor_pid" 2>/dev/null || true
 done
-
-echo "== (b) the floor: bare axum, same parsing, fixed Gather"
-port=$(free_port)
-taskset -c "$server_core" $floor --listen "127.0.0.1:$port" >"$work/floor.log" 2>&1 &
-floor_pid=$!; pids+=("$floor_pid")
-wait_port "$port"
-run_wrk "http://127.0.0.1:$port" | tee "$work/b.txt"
-kill "$floor_pid"; wait "$floor_pid" 2>/dev/null || true
+a_lines=$(wc -l < "$work/serve-a-r1.log")
 
 echo "== (c) $calls full calls at concurrency $concurrency, Twilio mode against the fake Verify at 100 ms"
 fake_port=$(free_port)
@@ -325,8 +325,6 @@ echo "== (f) authenticating one webhook, per carrier"
 taskset -c "$server_core" target/release/examples/signatures | tee "$work/f.txt"
 
 # ---- the table ----
-a_rps=$(wrk_rps "$work/a.txt"); b_rps=$(wrk_rps "$work/b.txt")
-ratio_of() { python3 -c "print(f'{float(\"$(wrk_rps "$1")\")/float(\"$b_rps\"):.2f}')"; }
 per_call=$(python3 -c "print(f'{($waiting_kib-$half_kib)*1024/$participants_n:.0f}')")
 c_line() { grep -E "^$1" "$work/c.txt" | head -1; }
 cpu="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
@@ -337,17 +335,15 @@ mem="$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
     echo "Produced by \`scripts/bench.sh\` on $(date -u +%Y-%m-%d) — $(nproc) cores ($cpu), $mem,"
     echo "$(uname -sr); server pinned to core $server_core, load (wrk, \`bridgekeeper load\`, the fake"
     echo "Verify) to core $load_core; release build; logs at \`info\` for (a), \`RUST_LOG=warn\` for (c)–(e)."
+    echo "(a)–(b): $rounds rounds of $duration wrk runs at 64 connections, each round running every line and"
+    echo "the floor back to back; medians of the rounds, each ratio against its own round's floor."
+    echo
+    python3 scripts/bench_summary.py "$work" "$rounds" "$a_lines" "$work/c.txt" "$per_call" "$calls"
+    echo
+    echo "### Everything else"
     echo
     echo "| measure | result | target |"
     echo "|---|---|---|"
-    row() { # label file target
-        echo "| $1 | $(wrk_rps "$2") req/s ($(ratio_of "$2")× the floor); p50 $(wrk_pct "$2" 50) ms, p90 $(wrk_pct "$2" 90) ms, p99 $(wrk_pct "$2" 99) ms $(wrk_errors "$2") | $3 |"
-    }
-    row "(a) \`POST /voice\`, listed caller, new call (a code sent), dev mode, logs at info ($a_lines log lines in the run)" "$work/a.txt" "≥ 0.7×, p99 < 2 ms"
-    row "(a2) \`POST /voice\`, caller not on the list (refused), dev mode, logs at info" "$work/a2.txt" "≥ 0.8×, p99 < 2 ms"
-    row "(a3) the same as (a), Twilio mode: X-Twilio-Signature checked" "$work/a3-listed.txt" "report"
-    row "(a3) the same as (a2), Twilio mode: X-Twilio-Signature checked" "$work/a3-refused.txt" "report"
-    echo "| (b) floor: bare axum, same parsing, fixed Gather | $b_rps req/s; p50 $(wrk_pct "$work/b.txt" 50) ms, p90 $(wrk_pct "$work/b.txt" 90) ms, p99 $(wrk_pct "$work/b.txt" 99) ms | |"
     echo "| (c) full calls, Twilio mode, fake Verify 100 ms, concurrency $concurrency | $(c_line 'calls/s' || true) — $(c_line 'errors' || true) | $calls calls, 0 errors |"
     for carrier in twilio signalwire telnyx carrierx; do
         e="$work/e-$carrier.txt"
@@ -362,7 +358,7 @@ mem="$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
     echo
     echo "## Raw output"
     echo
-    for part in a a2 a3-listed a3-refused b c e-twilio e-signalwire e-telnyx e-carrierx g-telnyx g-messagebird f; do
+    for part in a-r1 a2-r1 a3-listed-r1 a3-refused-r1 b-r1 c e-twilio e-signalwire e-telnyx e-carrierx g-telnyx g-messagebird f; do
         echo "### ($part)"; echo; echo '```text'; cat "$work/$part.txt"; echo '```'; echo
     done
 } > "$work/table.md"
