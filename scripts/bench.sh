@@ -53,8 +53,8 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { # url
-    for _ in $(seq 1 200); do
+wait_http() { # url (a server loading 20,000 participants takes a moment)
+    for _ in $(seq 1 1200); do
         curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
         sleep 0.05
     done
