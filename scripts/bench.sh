@@ -82,6 +82,19 @@ with open(path, "w") as f:
         f.write(f'[[conference.participant]]\nname = "Caller {i}"\nphone = "+1415{2000000 + i:07d}"\nrole = "{role}"\n\n')
 PY
 $bin check "$work/bench.toml" | sed -n '1,2p'
+# Full calls join rooms, and a room holds at most 250 (`max_participants`, the carriers'
+# cap; a full room refuses newcomers): (c) and (g) spread the same people over rooms of 200,
+# each on a line of its own.
+python3 - "$work/bench-rooms.toml" "$participants_n" <<'PY2'
+import sys
+path, n = sys.argv[1], int(sys.argv[2])
+with open(path, "w") as f:
+    for room in range((n + 199) // 200):
+        f.write(f'[[conference]]\nname = "Bench {room}"\nnumbers = ["+1202555{1000 + room:04d}"]\n\n')
+        for i in range(room * 200, min(n, room * 200 + 200)):
+            role = "moderator" if i % 200 == 0 else "participant"
+            f.write(f'[[conference.participant]]\nname = "Caller {i}"\nphone = "+1415{2000000 + i:07d}"\nrole = "{role}"\n\n')
+PY2
 # (d) rings twice as many callers: the first half warms the allocator up, the second half
 # shows what one more waiting call costs.
 python3 - "$work/bench.toml" "$work/bench-double.toml" "$participants_n" <<'PY'
@@ -203,6 +216,8 @@ for round in $(seq 1 "$rounds"); do
 done
 a_lines=$(wc -l < "$work/serve-a-r1.log")
 
+rooms_flags=("${common_flags[@]}")
+rooms_flags[1]="$work/bench-rooms.toml"
 echo "== (c) $calls full calls at concurrency $concurrency, Twilio mode against the fake Verify at 100 ms"
 fake_port=$(free_port)
 taskset -c "$load_core" $bin fake-verify --listen "127.0.0.1:$fake_port" --latency 100ms --code 424242 \
@@ -214,12 +229,12 @@ port=$(free_port)
 TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 TWILIO_AUTH_TOKEN=bench-token \
 TWILIO_VERIFY_SERVICE_SID=VA00000000000000000000000000000000 \
 TWILIO_VERIFY_BASE_URL="http://127.0.0.1:$fake_port" RUST_LOG=warn \
-    taskset -c "$server_core" $bin serve --listen "127.0.0.1:$port" "${common_flags[@]}" \
+    taskset -c "$server_core" $bin serve --listen "127.0.0.1:$port" "${rooms_flags[@]}" \
     >"$work/serve-c.log" 2>&1 &
 server_pid=$!; pids+=("$server_pid")
 wait_http "http://127.0.0.1:$port/healthz"
 taskset -c "$load_core" $bin load --server "http://127.0.0.1:$port" --calls "$calls" \
-    --concurrency "$concurrency" --participants "$work/bench.toml" --auth-token bench-token \
+    --concurrency "$concurrency" --participants "$work/bench-rooms.toml" --auth-token bench-token \
     --code 424242 | tee "$work/c.txt" || true
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
 
@@ -310,12 +325,12 @@ for provider in telnyx messagebird; do
     provider_env=$(head -1 "$work/fake-$provider.log" | sed 's/.*give the server: //')
     port=$(free_port)
     env $provider_env RUST_LOG=warn \
-        taskset -c "$server_core" $bin serve --listen "127.0.0.1:$port" "${common_flags[@]}" \
+        taskset -c "$server_core" $bin serve --listen "127.0.0.1:$port" "${rooms_flags[@]}" \
         >"$work/serve-g-$provider.log" 2>&1 &
     server_pid=$!; pids+=("$server_pid")
     wait_http "http://127.0.0.1:$port/healthz"
     taskset -c "$load_core" $bin load --server "http://127.0.0.1:$port" --calls "$provider_calls" \
-        --concurrency "$concurrency" --participants "$work/bench.toml" --code 424242 \
+        --concurrency "$concurrency" --participants "$work/bench-rooms.toml" --code 424242 \
         | tee "$work/g-$provider.txt" || true
     kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
     kill "$fake_pid"; wait "$fake_pid" 2>/dev/null || true
