@@ -86,11 +86,6 @@ impl BatchWriter {
         ))
     }
 
-    /// Lines dropped so far because the buffer was full.
-    pub fn dropped_lines(&self) -> usize {
-        self.shared.dropped.load(Ordering::Relaxed)
-    }
-
     /// A handle that reads the dropped count after the writer has been handed away.
     pub fn counter(&self) -> DroppedCounter {
         DroppedCounter {
@@ -239,7 +234,7 @@ mod tests {
             }
             assert_eq!(next, 5000);
         }
-        assert_eq!(writer.dropped_lines(), 0);
+        assert_eq!(writer.counter().dropped_lines(), 0);
     }
 
     #[test]
